@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * `loop`: the command-line entry. Parses flags, prints, sets exit codes; no domain logic.
+ * Start-up must stay fast: command modules only declare flags and import their implementation
+ * lazily inside the action.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from '../src/errors.js';
+import { dataFile } from '../src/lib/paths.js';
+import * as enhanceImagePrompt from './commands/enhance-image-prompt.js';
+import * as generateImages from './commands/generate-images.js';
+import * as scoreImages from './commands/score-images.js';
+import * as models from './commands/models.js';
+import * as queue from './commands/queue.js';
+
+const version = (JSON.parse(readFileSync(dataFile('package.json'), 'utf8')) as { version: string }).version;
+
+export function buildProgram(): Command {
+  const program = new Command('loop')
+    .description('Automated feedback loops for generative images and video: enhance, generate, score, rank, trace.')
+    .version(version, '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      // commander's own errors (unknown flag, bad value) become one `loop: error:` line
+      outputError: (str, write) => write(`loop: error: ${str.replace(/^error:\s*/i, '').trim()}\n`),
+    });
+  enhanceImagePrompt.register(program);
+  generateImages.register(program);
+  scoreImages.register(program);
+  models.register(program);
+  queue.register(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      const ok = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(e.code);
+      process.exitCode = ok ? ExitCode.OK : ExitCode.USAGE;
+      return;
+    }
+    throw e;
+  }
+}
+
+await main();

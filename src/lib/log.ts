@@ -1,0 +1,20 @@
+import { redact } from './secrets.js';
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  /** Only printed with --verbose. */
+  debug(msg: string): void;
+}
+
+/** Logs go to stderr so that stdout stays clean for --json and for the run id. */
+export function createLogger(opts: { verbose?: boolean; quiet?: boolean } = {}): Logger {
+  const write = (line: string) => process.stderr.write(redact(line) + '\n');
+  return {
+    info: (m) => (opts.quiet ? undefined : write(m)),
+    warn: (m) => write(`warning: ${m}`),
+    debug: (m) => (opts.verbose ? write(`[debug] ${m}`) : undefined),
+  };
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, debug() {} };
