@@ -1,0 +1,386 @@
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Env } from '../config/env.js';
+import { LoopError, configError, inputError } from '../errors.js';
+import { readPromptInput } from '../lib/input.js';
+import { type Logger, silentLogger } from '../lib/log.js';
+import { writeFileAtomic, writeJsonAtomic } from '../runs/atomic.js';
+import { CostLedger, type CostEntry } from '../runs/ledger.js';
+import { GenerationFailed, type ImageBackend, type ImageBackendName } from './backend.js';
+import {
+  ASPECT_RATIOS,
+  type AspectRatio,
+  GENERATION_TRACE,
+  type GenerationTrace,
+  GenerationTraceSchema,
+  type ImageMetadata,
+  ImageMetadataSchema,
+  imageFileName,
+  metadataFileName,
+} from './metadata.js';
+import type { z } from 'zod';
+import type { VariationFailureSchema } from './metadata.js';
+import { addPngText, parametersText } from './png-text.js';
+import { DEFAULT_FALLBACK_MODELS, DEFAULT_MODEL, REPLICATE_NOTE, type ReplicateBackendOptions } from './replicate-backend.js';
+import { MAX_SEED, variationSeeds } from './seeds.js';
+import { sizeFor } from './sizes.js';
+import { SKETCH_MODEL, SKETCH_NOTE } from './sketch-backend.js';
+import { mapPool } from './pool.js';
+
+export type { ImageBackendName } from './backend.js';
+export type VariationFailure = z.infer<typeof VariationFailureSchema>;
+
+/** Most variations one run may ask for (each is a paid prediction on Replicate). */
+export const MAX_VARIATIONS = 32;
+export const DEFAULT_VARIATIONS = 8;
+export const DEFAULT_ASPECT_RATIO: AspectRatio = '16:9';
+/** Replicate allows far more; 8 keeps one run's default batch fully parallel. */
+export const DEFAULT_REPLICATE_CONCURRENCY = 8;
+export const MAX_CONCURRENCY = 32;
+
+/** Replicate when a token is configured, else the offline sketch backend. */
+export function resolveImageBackend(requested: ImageBackendName | undefined, env: Pick<Env, 'REPLICATE_API_TOKEN'>): ImageBackendName {
+  if (requested === 'replicate' && !env.REPLICATE_API_TOKEN)
+    throw configError('--backend replicate needs REPLICATE_API_TOKEN (in the environment or .env); use --backend sketch for offline previz sketches');
+  return requested ?? (env.REPLICATE_API_TOKEN ? 'replicate' : 'sketch');
+}
+
+export function backendNote(name: ImageBackendName): string {
+  return name === 'sketch' ? SKETCH_NOTE : REPLICATE_NOTE;
+}
+
+/** Build a backend instance; heavy modules load only here. */
+export async function createBackend(
+  name: ImageBackendName,
+  env: Pick<Env, 'REPLICATE_API_TOKEN' | 'REPLICATE_BASE_URL'>,
+  extra: { logger?: Logger; replicate?: Partial<ReplicateBackendOptions> } = {},
+): Promise<ImageBackend> {
+  if (name === 'sketch') return new (await import('./sketch-backend.js')).SketchBackend();
+  const token = env.REPLICATE_API_TOKEN;
+  if (!token) throw configError('--backend replicate needs REPLICATE_API_TOKEN; use --backend sketch for offline previz sketches');
+  const { ReplicateBackend } = await import('./replicate-backend.js');
+  return new ReplicateBackend({ token, baseUrl: env.REPLICATE_BASE_URL, logger: extra.logger, ...extra.replicate });
+}
+
+/** Check the numbers a caller (CLI, queue job) passes, before anything is created on disk. */
+export function validateGenerationRequest(o: { numVariations: number; aspectRatio: string; seed?: number; concurrency?: number }): void {
+  if (!Number.isInteger(o.numVariations) || o.numVariations < 1 || o.numVariations > MAX_VARIATIONS)
+    throw new LoopError('USAGE', `--num-variations must be between 1 and ${MAX_VARIATIONS}, got ${o.numVariations}`);
+  if (!(ASPECT_RATIOS as readonly string[]).includes(o.aspectRatio))
+    throw new LoopError('USAGE', `--aspect-ratio must be one of ${ASPECT_RATIOS.join(', ')}, got "${o.aspectRatio}"`);
+  if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > MAX_SEED))
+    throw new LoopError('USAGE', `--seed must be a whole number from 0 to ${MAX_SEED}, got ${o.seed}`);
+  if (o.concurrency !== undefined && (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > MAX_CONCURRENCY))
+    throw new LoopError('USAGE', `--concurrency must be between 1 and ${MAX_CONCURRENCY}, got ${o.concurrency}`);
+}
+
+export interface VariationOptions {
+  /** 1-based; the files are image_NNN.png / image_NNN_metadata.json with NNN = variation. */
+  variation: number;
+  seed: number;
+  prompt: string;
+  negativePrompt: string | null;
+  aspectRatio: AspectRatio;
+  model: string;
+  fallbackModels: string[];
+  /** A backend instance, or its name (then built from `env`, default process env). */
+  backend: ImageBackend | ImageBackendName;
+  env?: Pick<Env, 'REPLICATE_API_TOKEN' | 'REPLICATE_BASE_URL'>;
+  outDir: string;
+  stage?: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+}
+
+export type VariationResult =
+  | { ok: true; metadata: ImageMetadata; costEntry: CostEntry }
+  | { ok: false; failure: VariationFailure };
+
+/**
+ * Produce one variation and write its PNG (with the `parameters` text chunk) and metadata, each
+ * atomically, image first. Re-running it overwrites only its own two files, so a retried queue
+ * job is idempotent. Never throws for a generation failure: it returns the failure.
+ */
+export async function generateVariation(o: VariationOptions): Promise<VariationResult> {
+  const backend =
+    typeof o.backend === 'string'
+      ? await createBackend(o.backend, o.env ?? (await import('../config/env.js')).loadEnv(), { logger: o.logger })
+      : o.backend;
+  const { width, height } = sizeFor(o.aspectRatio);
+  const started = new Date();
+  const t0 = performance.now();
+  const isSketch = backend.name === 'sketch';
+  const model = isSketch ? SKETCH_MODEL : o.model;
+  try {
+    const r = await backend.generate({
+      prompt: o.prompt,
+      negativePrompt: o.negativePrompt,
+      aspectRatio: o.aspectRatio,
+      seed: o.seed,
+      model,
+      fallbackModels: isSketch ? [] : o.fallbackModels,
+      width,
+      height,
+      signal: o.signal,
+    });
+    const bytes = addPngText(
+      r.bytes,
+      'parameters',
+      parametersText({ prompt: o.prompt, negativePrompt: o.negativePrompt, seed: o.seed, model: r.model, width: r.width, height: r.height, backend: backend.name }),
+    );
+    const file = imageFileName(o.variation);
+    await writeFileAtomic(join(o.outDir, file), bytes);
+    const ended = new Date();
+    const metadata: ImageMetadata = ImageMetadataSchema.parse({
+      schema_version: 1,
+      file,
+      rank: null,
+      variation: o.variation,
+      prompt: o.prompt,
+      negative_prompt: o.negativePrompt,
+      backend: backend.name,
+      model: r.model,
+      seed: o.seed,
+      aspect_ratio: o.aspectRatio,
+      width: r.width,
+      height: r.height,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      started_at: started.toISOString(),
+      ended_at: ended.toISOString(),
+      duration_ms: Math.round(performance.now() - t0),
+      cost_usd: r.costUsd,
+      provider: { ...r.provider, attempts: r.attempts, requested_model: isSketch ? o.model : model },
+      scores: null,
+    });
+    await writeJsonAtomic(join(o.outDir, metadataFileName(o.variation)), metadata);
+    const costEntry: CostEntry = {
+      stage: o.stage ?? 'image_generation',
+      provider: backend.provider,
+      model: r.model,
+      kind: 'image',
+      units: 1,
+      cost_usd: r.costUsd,
+      ...(r.costUsd === null ? { note: `no price for ${r.model} in the price table` } : {}),
+      at: ended.toISOString(),
+    };
+    return { ok: true, metadata, costEntry };
+  } catch (e) {
+    if (!(e instanceof GenerationFailed) && !o.signal?.aborted && !(e instanceof Error)) throw e;
+    const reason = o.signal?.aborted ? 'interrupted before this variation finished' : (e as Error).message.split('\n')[0]!;
+    o.logger?.warn(`variation ${o.variation} (seed ${o.seed}) failed: ${reason}`);
+    return {
+      ok: false,
+      failure: {
+        variation: o.variation,
+        seed: o.seed,
+        reason,
+        attempts: e instanceof GenerationFailed ? e.attempts : 1,
+        models_tried: e instanceof GenerationFailed ? e.modelsTried : [model],
+      },
+    };
+  }
+}
+
+export interface TraceParts {
+  backend: ImageBackendName;
+  prompt: string;
+  negativePrompt: string | null;
+  promptSource: string;
+  model: string;
+  fallbackModels: string[];
+  aspectRatio: AspectRatio;
+  seeds: number[];
+  seedSource: 'user' | 'drawn';
+  images: ImageMetadata[];
+  failures: VariationFailure[];
+  costEntries: CostEntry[];
+  timings?: Record<string, unknown>[];
+  startedAt: string;
+  endedAt?: string;
+}
+
+/** Assemble generation_trace.json from the variations' results (ordering 'generation'). */
+export async function writeGenerationTrace(outDir: string, parts: TraceParts): Promise<GenerationTrace> {
+  const ledger = new CostLedger();
+  for (const e of parts.costEntries) ledger.record(e);
+  const endedAt = parts.endedAt ?? new Date().toISOString();
+  const images = [...parts.images].sort((a, b) => a.variation - b.variation);
+  const trace: GenerationTrace = GenerationTraceSchema.parse({
+    schema_version: 1,
+    backend: parts.backend,
+    backend_note: backendNote(parts.backend),
+    prompt: parts.prompt,
+    negative_prompt: parts.negativePrompt,
+    prompt_source: parts.promptSource,
+    model: parts.model,
+    fallback_models: parts.fallbackModels,
+    aspect_ratio: parts.aspectRatio,
+    num_variations: parts.seeds.length,
+    seeds: parts.seeds,
+    seed_source: parts.seedSource,
+    ordering: 'generation',
+    ordering_note: 'not scored yet: files are numbered by variation (generation order)',
+    images,
+    failures: [...parts.failures].sort((a, b) => a.variation - b.variation),
+    best: null,
+    scoring: null,
+    cost: ledger.toJSON() as unknown as Record<string, unknown>,
+    timings: parts.timings ?? images.map((m) => ({ stage: 'generate', variation: m.variation, started_at: m.started_at, ended_at: m.ended_at, duration_ms: m.duration_ms })),
+    started_at: parts.startedAt,
+    ended_at: endedAt,
+    duration_ms: Math.max(0, Date.parse(endedAt) - Date.parse(parts.startedAt)),
+  });
+  await writeJsonAtomic(join(outDir, GENERATION_TRACE), trace);
+  return trace;
+}
+
+export async function readGenerationTrace(outDir: string): Promise<GenerationTrace> {
+  const raw = JSON.parse(await readFile(join(outDir, GENERATION_TRACE), 'utf8'));
+  return GenerationTraceSchema.parse(raw);
+}
+
+/** Record that the run was not ranked (skipped or no scorer): files keep generation order. */
+export async function recordScoringOutcome(outDir: string, outcome: { status: 'skipped' | 'unavailable'; reason: string }): Promise<GenerationTrace> {
+  const trace = await readGenerationTrace(outDir);
+  trace.ordering = 'generation';
+  trace.ordering_note = `${outcome.status === 'skipped' ? 'scoring skipped' : 'scoring unavailable'}: ${outcome.reason}; files keep generation order (image_NNN = variation NNN)`;
+  trace.scoring = { status: outcome.status, reason: outcome.reason };
+  await writeJsonAtomic(join(outDir, GENERATION_TRACE), trace);
+  return trace;
+}
+
+export interface GenerateOptions {
+  prompt: string;
+  promptSource: string;
+  negativePrompt?: string | null;
+  numVariations: number;
+  aspectRatio: AspectRatio;
+  seed?: number;
+  model?: string;
+  fallbackModels?: string[];
+  backend: ImageBackendName;
+  concurrency?: number;
+  /** The run directory (already created). */
+  outDir: string;
+  logger?: Logger;
+  ledger?: CostLedger;
+  stage?: string;
+  onProgress?: (done: number, total: number, failed: number) => void;
+  signal?: AbortSignal;
+  env?: Pick<Env, 'REPLICATE_API_TOKEN' | 'REPLICATE_BASE_URL'>;
+  /** Test and tuning hooks for the Replicate backend (retry policy, poll interval, …). */
+  replicate?: Partial<ReplicateBackendOptions>;
+  /** Use this backend instance instead of building one. */
+  backendInstance?: ImageBackend;
+}
+
+/**
+ * Generate every variation concurrently (bounded), write images, metadata and the trace.
+ * Per-variation failures are recorded, never thrown; the caller decides the exit code.
+ */
+export async function generateImages(opts: GenerateOptions): Promise<GenerationTrace> {
+  validateGenerationRequest(opts);
+  const log = opts.logger ?? silentLogger;
+  const startedAt = new Date().toISOString();
+  const backend =
+    opts.backendInstance ??
+    (await createBackend(opts.backend, opts.env ?? (await import('../config/env.js')).loadEnv(), { logger: log, replicate: opts.replicate }));
+  const isSketch = backend.name === 'sketch';
+  const model = isSketch ? SKETCH_MODEL : (opts.model ?? DEFAULT_MODEL);
+  const fallbackModels = isSketch ? [] : (opts.fallbackModels ?? DEFAULT_FALLBACK_MODELS).filter((m) => m !== model);
+  if (isSketch && (opts.model || opts.fallbackModels?.length)) log.warn('--model/--fallback-model are ignored by the sketch backend');
+  const { seeds, source } = variationSeeds(opts.numVariations, opts.seed);
+  const concurrency =
+    opts.concurrency ?? (isSketch ? Math.max(1, Math.min(4, availableParallelism())) : DEFAULT_REPLICATE_CONCURRENCY);
+  const negativePrompt = opts.negativePrompt?.trim() ? opts.negativePrompt.trim() : null;
+
+  let done = 0;
+  let failed = 0;
+  opts.onProgress?.(0, seeds.length, 0);
+  const results = await mapPool(seeds, concurrency, async (seed, i) => {
+    const r = await generateVariation({
+      variation: i + 1,
+      seed,
+      prompt: opts.prompt,
+      negativePrompt,
+      aspectRatio: opts.aspectRatio,
+      model,
+      fallbackModels,
+      backend,
+      outDir: opts.outDir,
+      stage: opts.stage,
+      logger: log,
+      signal: opts.signal,
+    });
+    done++;
+    if (!r.ok) failed++;
+    opts.onProgress?.(done, seeds.length, failed);
+    return r;
+  });
+
+  const images = results.flatMap((r) => (r.ok ? [r.metadata] : []));
+  const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
+  const costEntries = results.flatMap((r) => (r.ok ? [r.costEntry] : []));
+  for (const e of costEntries) opts.ledger?.record(e);
+  return writeGenerationTrace(opts.outDir, {
+    backend: backend.name,
+    prompt: opts.prompt,
+    negativePrompt,
+    promptSource: opts.promptSource,
+    model,
+    fallbackModels,
+    aspectRatio: opts.aspectRatio,
+    seeds,
+    seedSource: source,
+    images,
+    failures,
+    costEntries,
+    startedAt,
+  });
+}
+
+/**
+ * A prompt file (or "-"), or a prompt trace directory from enhance-image-prompt: its
+ * `*final_enhanced_prompt.txt`, else the final prompt in `prompt_trace_summary.json`.
+ */
+export async function loadPromptSource(path: string): Promise<{ prompt: string; source: string }> {
+  if (path !== '-') {
+    let isDir = false;
+    try {
+      isDir = (await stat(path)).isDirectory();
+    } catch {
+      /* readPromptInput reports missing/unreadable files */
+    }
+    if (isDir) {
+      let names: string[];
+      try {
+        names = await readdir(path);
+      } catch (e) {
+        throw inputError(`cannot read prompt trace directory ${path}: ${(e as NodeJS.ErrnoException).code}`);
+      }
+      const finals = names.filter((n) => n.endsWith('final_enhanced_prompt.txt')).sort();
+      if (finals.length) {
+        const file = join(path, finals.at(-1)!);
+        return { prompt: await readPromptInput(file), source: file };
+      }
+      if (names.includes('prompt_trace_summary.json')) {
+        const file = join(path, 'prompt_trace_summary.json');
+        let summary: Record<string, unknown>;
+        try {
+          summary = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+        } catch (e) {
+          throw inputError(`cannot read ${file}: ${(e as Error).message.split('\n')[0]}`);
+        }
+        for (const key of ['final_prompt', 'final_enhanced_prompt', 'enhanced_prompt']) {
+          const v = summary[key];
+          if (typeof v === 'string' && v.trim()) return { prompt: v.trim(), source: `${file}#${key}` };
+        }
+        throw inputError(`${file} has no final prompt (final_prompt / final_enhanced_prompt)`);
+      }
+      throw inputError(`${path} is a directory without *final_enhanced_prompt.txt or prompt_trace_summary.json; give a prompt file or a prompt trace directory`);
+    }
+  }
+  return { prompt: await readPromptInput(path), source: path === '-' ? 'stdin' : path };
+}

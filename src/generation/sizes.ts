@@ -1,0 +1,57 @@
+import type { AspectRatio } from './metadata.js';
+
+/**
+ * Aspect ratio → pixel size. SDXL was trained on ~1 MP buckets with sides in multiples of 64 and
+ * takes width/height; FLUX takes `aspect_ratio` and renders the same ~1 MP buckets (cog-flux's
+ * table), so one table serves both and lets us check each download is the size we expect.
+ */
+export const SIZE_TABLE: Record<AspectRatio, { width: number; height: number }> = {
+  '1:1': { width: 1024, height: 1024 },
+  '4:3': { width: 1152, height: 896 },
+  '3:4': { width: 896, height: 1152 },
+  '16:9': { width: 1344, height: 768 },
+  '9:16': { width: 768, height: 1344 },
+  '3:2': { width: 1216, height: 832 },
+  '2:3': { width: 832, height: 1216 },
+  '21:9': { width: 1536, height: 640 },
+};
+
+export type ModelFamily = 'sdxl' | 'flux' | 'other';
+
+/** Which input convention a Replicate model uses, from its name. */
+export function modelFamily(model: string): ModelFamily {
+  const bare = model.split(':')[0]!.toLowerCase();
+  if (bare.includes('sdxl') || bare.includes('stable-diffusion')) return 'sdxl';
+  if (bare.startsWith('black-forest-labs/') || bare.includes('flux')) return 'flux';
+  return 'other';
+}
+
+export function sizeFor(aspectRatio: AspectRatio): { width: number; height: number } {
+  return SIZE_TABLE[aspectRatio];
+}
+
+/**
+ * The model's own input fields for prompt, size and seed. SDXL: width/height (multiples of 64),
+ * negative_prompt. FLUX: aspect_ratio, PNG output (its default is webp), no negative prompt.
+ * Unknown models get every common field; Replicate ignores inputs a model does not declare.
+ */
+export function modelInput(
+  model: string,
+  req: { prompt: string; negativePrompt: string | null; aspectRatio: AspectRatio; seed: number },
+): { input: Record<string, unknown>; width: number; height: number; family: ModelFamily; dropped: string[] } {
+  const family = modelFamily(model);
+  const { width, height } = sizeFor(req.aspectRatio);
+  const dropped: string[] = [];
+  let input: Record<string, unknown>;
+  if (family === 'sdxl') {
+    input = { prompt: req.prompt, width, height, seed: req.seed, num_outputs: 1 };
+    if (req.negativePrompt) input.negative_prompt = req.negativePrompt;
+  } else if (family === 'flux') {
+    input = { prompt: req.prompt, aspect_ratio: req.aspectRatio, seed: req.seed, num_outputs: 1, output_format: 'png' };
+    if (req.negativePrompt) dropped.push('negative_prompt');
+  } else {
+    input = { prompt: req.prompt, aspect_ratio: req.aspectRatio, width, height, seed: req.seed };
+    if (req.negativePrompt) input.negative_prompt = req.negativePrompt;
+  }
+  return { input, width, height, family, dropped };
+}
