@@ -1,4 +1,136 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { z } from 'zod';
+import { ExitCode, LoopError } from '../../src/errors.js';
+import { DEFAULT_VARIATIONS, MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
+import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
+import { action, choiceArg, intArg, parseOptions } from '../shared.js';
 
-// Placeholder: the issue that builds this command fills it in.
-export function register(_program: Command): void {}
+const ModelId = z.string().regex(/^[\w.-]+\/[\w.-]+(:[0-9a-f]{16,})?$/, 'a Replicate model is owner/name or owner/name:version');
+
+const OptionsSchema = z.object({
+  numVariations: z.number().int().min(1).max(MAX_VARIATIONS),
+  aspectRatio: z.enum(ASPECT_RATIOS),
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+  outputDir: z.string().min(1).optional(),
+  model: ModelId.optional(),
+  fallbackModel: z.array(ModelId).optional(),
+  negativePrompt: z.string().optional(),
+  backend: z.enum(['sketch', 'replicate']).optional(),
+  concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).optional(),
+  skipScoring: z.boolean().optional(),
+  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').optional(),
+  modelsDir: z.string().min(1).optional(),
+  json: z.boolean().optional(),
+  verbose: z.boolean().optional(),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function register(program: Command): void {
+  program
+    .command('generate-images')
+    .description('Generate image variations from a prompt (Replicate, or offline previz sketches), score and rank them, trace everything.')
+    .argument('<prompt>', 'prompt file, "-" for stdin, or a prompt trace directory from enhance-image-prompt')
+    .option('-n, --num-variations <n>', `number of variations, 1–${MAX_VARIATIONS}`, intArg('--num-variations', 1, MAX_VARIATIONS), DEFAULT_VARIATIONS)
+    .option('-a, --aspect-ratio <ratio>', `one of ${ASPECT_RATIOS.join(', ')}`, choiceArg('--aspect-ratio', ASPECT_RATIOS), '16:9')
+    .option('--seed <n>', `base seed 0–${MAX_SEED}; variation i gets seed+i (default: drawn and recorded)`, intArg('--seed', 0, MAX_SEED))
+    .option('-o, --output-dir <dir>', 'parent of the run directory (default: $LOOP_OUTPUT_DIR/image_generations)')
+    .option('-m, --model <model>', 'Replicate model (default: stability-ai/sdxl)')
+    .option('--fallback-model <model>', 'tried in order when the model fails (repeatable; default: black-forest-labs/flux-schnell)', collect)
+    .option('--negative-prompt <text>', 'what to avoid (sent to models that accept it)')
+    .addOption(
+      new Option('--backend <name>', 'replicate (needs REPLICATE_API_TOKEN) or sketch (offline previz panels); default: replicate when a token is set').choices([
+        'sketch',
+        'replicate',
+      ]),
+    )
+    .option('--concurrency <n>', `variations generated at once, 1–${MAX_CONCURRENCY} (default 8 on Replicate)`, intArg('--concurrency', 1, MAX_CONCURRENCY))
+    .option('--skip-scoring', 'do not score or rank; files keep generation order')
+    .option('--device <device>', 'scoring device: cpu, cuda or cuda:N')
+    .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
+    .option('--json', 'print the generation trace as JSON on stdout')
+    .option('-v, --verbose', 'verbose logging')
+    .action(action(async (prompt: string, raw: Record<string, unknown>) => run(prompt, parseOptions(OptionsSchema, raw))));
+}
+
+async function run(input: string, o: Options): Promise<number> {
+  const { stat } = await import('node:fs/promises');
+  const { loadEnv } = await import('../../src/config/env.js');
+  const { createLogger } = await import('../../src/lib/log.js');
+  const { redact } = await import('../../src/lib/secrets.js');
+  const { createRunDir, runsRoot } = await import('../../src/runs/run-dir.js');
+  const gen = await import('../../src/generation/generate.js');
+  const { progressBar, renderResults } = await import('../../src/generation/console.js');
+
+  // Everything a user can get wrong is checked before the run directory exists.
+  const env = loadEnv();
+  const log = createLogger({ verbose: o.verbose });
+  const backend = gen.resolveImageBackend(o.backend, env);
+  const { prompt, source } = await gen.loadPromptSource(input);
+  const root = runsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_generations');
+  const st = await stat(root).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new LoopError('INPUT', `--output-dir ${root} is a file, not a directory`);
+  const outDir = await createRunDir(root);
+
+  const ac = new AbortController();
+  const onSigint = () => ac.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  const tty = process.stderr.isTTY === true;
+  log.info(`generating ${o.numVariations} variation${o.numVariations === 1 ? '' : 's'} with ${backend === 'sketch' ? 'the sketch backend (offline previz sketches, not model output)' : 'Replicate'} → ${outDir}`);
+  let trace;
+  try {
+    trace = await gen.generateImages({
+      prompt,
+      promptSource: source,
+      negativePrompt: o.negativePrompt ?? null,
+      numVariations: o.numVariations,
+      aspectRatio: o.aspectRatio,
+      seed: o.seed,
+      model: o.model,
+      fallbackModels: o.fallbackModel,
+      backend,
+      concurrency: o.concurrency,
+      outDir,
+      logger: log,
+      env,
+      signal: ac.signal,
+      onProgress: (done, total, failed) => {
+        if (tty) process.stderr.write(`\r${progressBar(done, total, failed)}${done === total ? '\n' : ''}`);
+        else if (done > 0) process.stderr.write(`generated ${done}/${total}${failed ? ` (${failed} failed)` : ''}\n`);
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+
+  // Scoring: rank and rename when a scorer is available; otherwise keep generation order and say why.
+  if (trace.images.length === 0) trace = await gen.recordScoringOutcome(outDir, { status: 'skipped', reason: 'no images to score' });
+  else if (o.skipScoring) trace = await gen.recordScoringOutcome(outDir, { status: 'skipped', reason: '--skip-scoring' });
+  else if (ac.signal.aborted) trace = await gen.recordScoringOutcome(outDir, { status: 'skipped', reason: 'interrupted' });
+  else {
+    try {
+      const { scoreGenerationDir } = await import('../../src/scoring/rank.js');
+      log.info(`scoring ${trace.images.length} image${trace.images.length === 1 ? '' : 's'}…`);
+      await scoreGenerationDir(outDir, { prompt, device: o.device, modelsDir: o.modelsDir, logger: log });
+      trace = await gen.readGenerationTrace(outDir);
+    } catch (e) {
+      const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+      log.warn(`scoring unavailable: ${reason}; images keep generation order`);
+      trace = await gen.recordScoringOutcome(outDir, { status: 'unavailable', reason });
+    }
+  }
+
+  if (o.json) process.stdout.write(redact(JSON.stringify(trace, null, 2)) + '\n');
+  else process.stdout.write(redact(renderResults(trace, outDir, { color: process.stdout.isTTY === true && !process.env.NO_COLOR })) + '\n');
+
+  if (ac.signal.aborted) return ExitCode.INTERRUPTED;
+  const failed = trace.failures.length;
+  if (failed === 0) return ExitCode.OK;
+  if (trace.images.length === 0) {
+    log.warn(`all ${failed} variations failed; the trace is in ${outDir}`);
+    return ExitCode.REMOTE;
+  }
+  log.warn(`${failed} of ${trace.num_variations} variations failed; the other ${trace.images.length} were saved in ${outDir}`);
+  return ExitCode.PARTIAL;
+}

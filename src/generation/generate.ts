@@ -24,7 +24,8 @@ import type { z } from 'zod';
 import type { VariationFailureSchema } from './metadata.js';
 import { addPngText, parametersText } from './png-text.js';
 import { DEFAULT_FALLBACK_MODELS, DEFAULT_MODEL, REPLICATE_NOTE, type ReplicateBackendOptions } from './replicate-backend.js';
-import { MAX_SEED, variationSeeds } from './seeds.js';
+import { variationSeeds } from './seeds.js';
+import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from './limits.js';
 import { sizeFor } from './sizes.js';
 import { SKETCH_MODEL, SKETCH_NOTE } from './sketch-backend.js';
 import { mapPool } from './pool.js';
@@ -32,13 +33,10 @@ import { mapPool } from './pool.js';
 export type { ImageBackendName } from './backend.js';
 export type VariationFailure = z.infer<typeof VariationFailureSchema>;
 
-/** Most variations one run may ask for (each is a paid prediction on Replicate). */
-export const MAX_VARIATIONS = 32;
-export const DEFAULT_VARIATIONS = 8;
+export { MAX_VARIATIONS, DEFAULT_VARIATIONS, MAX_CONCURRENCY, MAX_SEED } from './limits.js';
 export const DEFAULT_ASPECT_RATIO: AspectRatio = '16:9';
 /** Replicate allows far more; 8 keeps one run's default batch fully parallel. */
 export const DEFAULT_REPLICATE_CONCURRENCY = 8;
-export const MAX_CONCURRENCY = 32;
 
 /** Replicate when a token is configured, else the offline sketch backend. */
 export function resolveImageBackend(requested: ImageBackendName | undefined, env: Pick<Env, 'REPLICATE_API_TOKEN'>): ImageBackendName {

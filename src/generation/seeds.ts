@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 
-/** Largest seed a user may give; S+i for up to the variation cap still fits in uint32. */
-export const MAX_SEED = 2_147_483_647;
+import { MAX_SEED } from './limits.js';
+
+export { MAX_SEED };
 
 /**
  * `--seed S` gives variation i (0-based) the seed S+i, so a run is reproducible and each

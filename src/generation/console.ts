@@ -1,0 +1,81 @@
+import { METRIC_IDS } from '../scoring/types.js';
+import type { GenerationTrace, ImageMetadata } from './metadata.js';
+
+/**
+ * Console rendering for generate-images: the progress line and the results table. Pure string
+ * functions so they can be tested and reused by the queue's status output.
+ */
+export function progressBar(done: number, total: number, failed: number, width = 24): string {
+  const filled = total ? Math.round((done / total) * width) : 0;
+  return `generating [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}${failed ? `  ${failed} failed` : ''}`;
+}
+
+const METRIC_LABEL: Record<string, string> = { pickscore: 'pick', clip_score: 'clip', vqa_score: 'vqa', aesthetic: 'aesth', technical: 'tech' };
+
+const money = (v: number | null) => (v === null ? 'n/a' : `$${v.toFixed(4)}`);
+const num = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(1));
+
+export function orderedImages(trace: GenerationTrace): ImageMetadata[] {
+  return [...trace.images].sort((a, b) =>
+    trace.ordering === 'rank' ? (a.rank ?? 1e9) - (b.rank ?? 1e9) || a.variation - b.variation : a.variation - b.variation,
+  );
+}
+
+/** The results table, the best candidate, the total cost, the backend and the failures. */
+export function renderResults(trace: GenerationTrace, outDir: string, opts: { color?: boolean } = {}): string {
+  const bold = (s: string) => (opts.color ? `\x1b[1m${s}\x1b[0m` : s);
+  const dim = (s: string) => (opts.color ? `\x1b[2m${s}\x1b[0m` : s);
+  const images = orderedImages(trace);
+  const scored = trace.ordering === 'rank';
+  const metrics = scored
+    ? METRIC_IDS.filter((m) => images.some((i) => i.scores?.metrics[m]?.available))
+    : [];
+  const header = ['', scored ? 'rank' : 'var', 'file', 'seed', 'model', 'cost', ...metrics.map((m) => METRIC_LABEL[m] ?? m), ...(scored ? ['overall'] : [])];
+  const rows = images.map((img) => {
+    const top = scored && img.rank !== null && img.rank <= 3;
+    return {
+      top,
+      cells: [
+        top ? '★' : ' ',
+        scored ? String(img.rank ?? '—') : String(img.variation),
+        img.file,
+        String(img.seed),
+        img.model,
+        money(img.cost_usd),
+        ...metrics.map((m) => {
+          const r = img.scores?.metrics[m];
+          return r?.available ? num(r.normalized) : '—';
+        }),
+        ...(scored ? [num(img.scores?.overall)] : []),
+      ],
+    };
+  });
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r.cells[c]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out: string[] = [];
+  out.push(`backend: ${trace.backend} — ${trace.backend_note}`);
+  out.push(`prompt:  ${trace.prompt_source}`);
+  out.push(`output:  ${outDir}`);
+  out.push('');
+  if (rows.length) {
+    out.push(bold(line(header)));
+    for (const r of rows) out.push(r.top ? bold(line(r.cells)) : line(r.cells));
+  } else out.push('no images were produced');
+  out.push('');
+  if (!scored) out.push(dim(`not ranked — ${trace.ordering_note ?? 'files keep generation order'}`));
+  const best = scored ? images.find((i) => i.file === trace.best) ?? images[0] : undefined;
+  if (best)
+    out.push(bold(`best candidate: ${best.file} (seed ${best.seed}${best.scores?.overall != null ? `, overall ${best.scores.overall.toFixed(1)}` : ''})`));
+  else if (images.length) out.push('best candidate: none chosen (images are unscored; look at them in generation order)');
+  const cost = trace.cost as { total_cost_usd?: number; total_is_lower_bound?: boolean };
+  out.push(
+    `total cost: $${(cost.total_cost_usd ?? 0).toFixed(4)}${cost.total_is_lower_bound ? ' (lower bound: some models have no price)' : ''} for ${images.length} image${images.length === 1 ? '' : 's'}${trace.backend === 'sketch' ? ' (offline previz sketches, not model output)' : ''}`,
+  );
+  if (trace.failures.length) {
+    out.push('');
+    out.push(`${trace.failures.length} of ${trace.num_variations} variations failed:`);
+    for (const f of trace.failures)
+      out.push(`  variation ${f.variation} (seed ${f.seed}, ${f.attempts} attempts, tried ${f.models_tried.join(' → ')}): ${f.reason}`);
+  }
+  return out.join('\n');
+}
