@@ -1,0 +1,90 @@
+import { FlowProducer, type Job, type JobNode } from 'bullmq';
+import type { QueueContext } from './context.js';
+import { StageResultSchema, type RunSpec, type StageSummary } from './payloads.js';
+import { rootOf } from './runs.js';
+
+/** A run's jobs as read from Redis: the source of truth for tail/status (events can be missed). */
+export interface JobView {
+  queue: string;
+  id: string;
+  name: string;
+  depth: number;
+  state: string;
+  attemptsMade: number;
+  progress: unknown;
+  processedOn?: number;
+  finishedOn?: number;
+  durationMs?: number;
+  failedReason?: string;
+  returnvalue?: unknown;
+}
+
+export type RunOutcome = 'waiting' | 'running' | 'completed' | 'partial' | 'failed';
+
+export interface RunView {
+  spec: RunSpec;
+  outcome: RunOutcome;
+  jobs: JobView[];
+  stages: StageSummary[]; // stages completed so far, from the jobs' return values
+  costUsd: number;
+  error?: string;
+}
+
+async function viewJob(job: Job, depth: number): Promise<JobView> {
+  const state = await job.getState();
+  return {
+    queue: job.queueName,
+    id: job.id ?? '?',
+    name: job.name,
+    depth,
+    state,
+    attemptsMade: job.attemptsMade,
+    progress: job.progress,
+    processedOn: job.processedOn,
+    finishedOn: job.finishedOn,
+    durationMs: job.processedOn && job.finishedOn ? job.finishedOn - job.processedOn : undefined,
+    failedReason: job.failedReason || undefined,
+    returnvalue: job.returnvalue ?? undefined,
+  };
+}
+
+async function walk(node: JobNode, depth: number, out: JobView[]): Promise<void> {
+  out.push(await viewJob(node.job, depth));
+  for (const c of node.children ?? []) await walk(c, depth + 1, out);
+}
+
+export async function inspectRun(ctx: QueueContext, spec: RunSpec): Promise<RunView> {
+  const root = rootOf(spec);
+  const producer = new FlowProducer({ connection: ctx.connection, prefix: ctx.prefix });
+  const jobs: JobView[] = [];
+  try {
+    const tree = await producer.getFlow({ id: root.id, queueName: root.queue, prefix: ctx.prefix, depth: 8, maxChildren: 200 });
+    if (tree?.job) await walk(tree, 0, jobs);
+  } finally {
+    await producer.close();
+  }
+  // Completed stage jobs return every stage summary so far; the deepest view wins per stage.
+  const byStage = new Map<string, StageSummary>();
+  for (const j of [...jobs].reverse()) {
+    const r = StageResultSchema.safeParse(j.returnvalue);
+    if (j.state === 'completed' && r.success) for (const s of r.data.stages) byStage.set(s.stage, s);
+  }
+  const stages = [...byStage.values()];
+  const rootJob = jobs[0];
+  let outcome: RunOutcome = 'waiting';
+  if (!rootJob) outcome = 'failed';
+  else if (rootJob.state === 'completed') outcome = stages.some((s) => s.partial) ? 'partial' : 'completed';
+  else if (rootJob.state === 'failed') outcome = 'failed';
+  else if (jobs.some((j) => j.state === 'active' || j.state === 'completed' || j.attemptsMade > 0)) outcome = 'running';
+  const failed = jobs.find((j) => j.state === 'failed');
+  return {
+    spec,
+    outcome,
+    jobs,
+    stages,
+    costUsd: Math.round(stages.reduce((s, x) => s + x.cost_usd, 0) * 1e6) / 1e6,
+    error: !rootJob ? 'the run has no jobs in Redis (expired or removed)' : failed?.failedReason,
+  };
+}
+
+export const isFinal = (o: RunOutcome) => o === 'completed' || o === 'partial' || o === 'failed';

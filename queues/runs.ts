@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
+import { LoopError } from '../src/errors.js';
+import { writeJsonAtomic } from '../src/runs/atomic.js';
+import type { QueueContext } from './context.js';
+import { WORKFLOW_STAGES, WORKFLOWS, type QueueName, type Workflow } from './names.js';
+import { RunSpecSchema, type RunSpec, type StageJob } from './payloads.js';
+
+/**
+ * A run is a BullMQ flow: the workflow's stages chain parent over child, so the first stage is the
+ * deepest child and runs first, and the last stage is the root. Job ids derive from the run id,
+ * which makes enqueueing idempotent and lets tail/status/retry find every job.
+ */
+export const stageJobId = (runId: string, stage: QueueName) => `${runId}.${stage}`;
+
+/** Transient failures retry with exponential backoff and jitter; user errors fail at once (UnrecoverableError). */
+export const STAGE_JOB_OPTS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 2000, jitter: 0.5 },
+  removeOnComplete: { age: 7 * 24 * 3600 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+};
+
+export function newRunId(runDir: string): string {
+  return `${basename(runDir).replace(/[^A-Za-z0-9_-]/g, '')}-${randomBytes(3).toString('hex')}`;
+}
+
+export function stagesOf(workflow: Workflow): QueueName[] {
+  const stages = WORKFLOW_STAGES[workflow];
+  if (!stages)
+    throw new LoopError(
+      'USAGE',
+      `workflow "${workflow}" is not available yet; available: ${WORKFLOWS.filter((w) => WORKFLOW_STAGES[w]).join(', ')}`,
+    );
+  return stages;
+}
+
+export function rootOf(spec: RunSpec): { queue: QueueName; id: string } {
+  const stages = stagesOf(spec.workflow);
+  const last = stages[stages.length - 1]!;
+  return { queue: last, id: stageJobId(spec.run_id, last) };
+}
+
+export function buildFlow(spec: RunSpec): FlowJob {
+  let child: FlowJob | undefined;
+  for (const stage of stagesOf(spec.workflow)) {
+    const data: StageJob = { kind: 'stage', stage, spec, step: 'start' };
+    const node: FlowJob = {
+      name: 'stage',
+      queueName: stage,
+      data,
+      opts: { ...STAGE_JOB_OPTS, jobId: stageJobId(spec.run_id, stage) },
+      children: child ? [{ ...child, opts: { ...child.opts, failParentOnFailure: true } }] : undefined,
+    };
+    child = node;
+  }
+  return child!;
+}
+
+/** Put a run on the queues and record it, so tail/status/retry can find it by id. */
+export async function enqueueRun(ctx: QueueContext, spec: RunSpec): Promise<{ runId: string; root: { queue: QueueName; id: string } }> {
+  RunSpecSchema.parse(spec);
+  await writeJsonAtomic(`${spec.run_dir}/run_spec.json`, spec);
+  await ctx.connection.set(ctx.key('run', spec.run_id), JSON.stringify(spec));
+  await ctx.connection.zadd(ctx.key('runs'), Date.now(), spec.run_id);
+  const producer = new FlowProducer({ connection: ctx.connection, prefix: ctx.prefix });
+  try {
+    await producer.add(buildFlow(spec));
+  } finally {
+    await producer.close();
+  }
+  return { runId: spec.run_id, root: rootOf(spec) };
+}
+
+export async function getRunSpec(ctx: QueueContext, runId: string): Promise<RunSpec> {
+  const raw = await ctx.connection.get(ctx.key('run', runId));
+  if (!raw) throw new LoopError('NOT_FOUND', `unknown run id "${runId}" (under prefix "${ctx.prefix}"); list runs with: loop status`);
+  return RunSpecSchema.parse(JSON.parse(raw));
+}
+
+export async function listRuns(ctx: QueueContext, limit = 20): Promise<string[]> {
+  return ctx.connection.zrevrange(ctx.key('runs'), 0, limit - 1);
+}

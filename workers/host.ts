@@ -1,0 +1,86 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { QueueContext } from '../queues/context.js';
+import { createConnection } from '../queues/connection.js';
+import type { QueueName } from '../queues/names.js';
+import type { Logger } from '../src/lib/log.js';
+import { PROCESSORS, type ProcessorModule } from './registry.js';
+import { makeStageProcessor, recordFailedRun, toJobError } from './stage.js';
+
+export interface WorkerHostOptions {
+  redisUrl: string;
+  prefix: string;
+  queues: QueueName[];
+  concurrency: number;
+  logger: Logger;
+  device?: string;
+  /** Lock duration (ms): a worker that dies loses its jobs to another after this long. */
+  lockDuration?: number;
+  /** Replace the processors of some queues (tests, embedding). */
+  processors?: Partial<Record<QueueName, () => Promise<ProcessorModule[]>>>;
+  onEvent?: (e: { type: 'active' | 'completed' | 'failed' | 'progress'; queue: string; jobId: string; detail?: string }) => void;
+}
+
+export interface WorkerHost {
+  workers: Worker[];
+  /** Graceful: running jobs finish; nothing new is taken. */
+  close(): Promise<void>;
+}
+
+/** Run workers for a subset of the stage queues in this process. */
+export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost> {
+  const ctx = new QueueContext(opts.redisUrl, opts.prefix);
+  const workers: Worker[] = [];
+  const connections: ReturnType<typeof createConnection>[] = [];
+  for (const queueName of opts.queues) {
+    const modules = await (opts.processors?.[queueName] ?? PROCESSORS[queueName])();
+    const byName = new Map<string, ProcessorModule>();
+    let stage: ProcessorModule | undefined;
+    for (const m of modules) {
+      if (m.kind === 'stage') stage = m;
+      else byName.set(m.name, m);
+    }
+    const stageProcessor =
+      stage?.kind === 'stage' ? makeStageProcessor(stage.def, { queue: (n) => ctx.queue(n), logger: opts.logger, device: opts.device }) : undefined;
+    const processor = async (job: Job, token?: string) => {
+      if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token);
+      const plain = byName.get(job.name);
+      if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`no processor for job "${job.name}" on ${queueName}`);
+      try {
+        return await plain.process(job.data, {
+          progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
+          device: opts.device,
+        });
+      } catch (e) {
+        throw toJobError(e);
+      }
+    };
+    const lockDuration = opts.lockDuration ?? 30_000;
+    const connection = createConnection(opts.redisUrl, { blocking: true });
+    connections.push(connection);
+    const worker = new Worker(queueName, processor, {
+      connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+      lockDuration,
+      stalledInterval: Math.max(500, Math.floor(lockDuration / 2)),
+      maxStalledCount: 2,
+    });
+    worker.on('error', (e) => opts.logger.debug(`worker ${queueName}: ${e.message}`));
+    worker.on('active', (job) => opts.onEvent?.({ type: 'active', queue: queueName, jobId: job.id ?? '?' }));
+    worker.on('completed', (job) => opts.onEvent?.({ type: 'completed', queue: queueName, jobId: job.id ?? '?' }));
+    worker.on('failed', (job, err) => {
+      opts.onEvent?.({ type: 'failed', queue: queueName, jobId: job?.id ?? '?', detail: err.message });
+      if (job && job.name === 'stage') recordFailedRun(job, err).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
+    });
+    workers.push(worker);
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  return {
+    workers,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await ctx.close();
+      for (const c of connections) c.disconnect();
+    },
+  };
+}

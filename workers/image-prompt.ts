@@ -1,0 +1,59 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadEnv } from '../src/config/env.js';
+import { CostLedger } from '../src/runs/ledger.js';
+import { enhanceImagePrompt, resolveAgentBackend } from '../src/prompt/enhance.js';
+import type { Brand } from '../src/prompt/types.js';
+import type { StageDefinition } from './stage.js';
+
+/** Stage 1: two-agent image prompt enhancement into <run>/stage_1_image_prompt/. */
+export const imagePromptStage: StageDefinition = {
+  async run(ctx) {
+    const { spec, stageDir } = ctx;
+    const o = spec.options;
+    // A retried or stalled attempt starts clean, so no file of an earlier attempt lingers.
+    await rm(stageDir, { recursive: true, force: true });
+    await mkdir(stageDir, { recursive: true });
+    const ledger = new CostLedger();
+    const maxIt = o.max_iterations_image;
+    const summary = await enhanceImagePrompt({
+      prompt: spec.prompt,
+      runDir: stageDir,
+      maxIterations: maxIt,
+      threshold: o.threshold_image,
+      skipThreshold: o.skip_threshold,
+      brand: (o.brand as Brand | null) ?? null,
+      backend: resolveAgentBackend(o.agent_backend, loadEnv()),
+      creativeModel: o.creative_model,
+      critiqueModel: o.critique_model,
+      seed: o.seed,
+      ledger,
+      logger: ctx.logger,
+      stage: 'image_prompt',
+      onProgress: (e) => {
+        const pct = e.phase === 'done' ? 100 : ((e.iteration - 1 + (e.phase === 'agent2' ? 0.5 : 0)) / maxIt) * 100;
+        void ctx.progress(pct, `${e.phase}${e.iteration ? ` iteration ${e.iteration}` : ''}${e.overall !== undefined ? ` overall ${e.overall}` : ''}`);
+      },
+    });
+    const files = (await readdir(stageDir)).sort();
+    return {
+      stage: 'image-prompt',
+      dir: stageDir,
+      ok: true,
+      partial: false,
+      cost_usd: summary.cost.total_cost_usd,
+      duration_ms: summary.duration_ms,
+      started_at: summary.started_at,
+      ended_at: summary.ended_at,
+      outputs: {
+        final_prompt: summary.final_prompt,
+        final_prompt_file: join(stageDir, summary.final_prompt_file),
+        summary_file: join(stageDir, 'prompt_trace_summary.json'),
+        stop_reason: summary.stop_reason,
+        backend: summary.backend,
+      },
+      scores: { image_prompt_overall: summary.final_scores.overall, ...summary.final_scores },
+      artifacts: files.map((f) => join('stage_1_image_prompt', f)),
+    };
+  },
+};
