@@ -1,0 +1,129 @@
+/**
+ * A CLIP model laid out like the Hugging Face ONNX exports (Xenova/*):
+ *   onnx/vision_model.onnx  pixel_values [N,3,H,W] float32 → image_embeds [N,D]
+ *   onnx/text_model.onnx    input_ids [N,77] int64 (+ attention_mask when the export has it) → text_embeds [N,D]
+ *   tokenizer.json, preprocessor_config.json, config.json
+ * Embeddings come back L2-normalised. Text embeddings are cached per prompt, so a prompt is encoded
+ * once however many batches score against it.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { modelDir, sha256File } from '../models/store.js';
+import type { HostTensor, InferenceHost, SessionInfo } from './inference-host.js';
+import { loadPreprocess, stackBatch, type Preprocess } from './preprocess.js';
+import type { Device } from './runtime.js';
+import { loadClipTokenizer, type ClipTokenizer } from './tokenizer.js';
+
+export const CLIP_FILES = ['onnx/vision_model.onnx', 'onnx/text_model.onnx', 'tokenizer.json', 'preprocessor_config.json', 'config.json'];
+
+/** A model that cannot be used; `reason` is shown to the user and written to the trace. */
+export class ModelUnavailable extends Error {}
+
+export interface ClipModel {
+  id: string;
+  dir: string;
+  vision: SessionInfo;
+  text: SessionInfo;
+  tokenizer: ClipTokenizer;
+  preprocess: Preprocess;
+  /** Multiplier of the cosine (exp of the trained logit_scale). */
+  logitScale: { value: number; source: string };
+  fileHashes: Record<string, string>;
+  textCache: Map<string, { embed: Float32Array; truncated: boolean }>;
+}
+
+export async function hashFiles(dir: string, files: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of files) out[f] = await sha256File(join(dir, f));
+  return out;
+}
+
+export function requireFiles(id: string, dir: string, files: string[]): void {
+  const missing = files.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length)
+    throw new ModelUnavailable(`model ${id} not installed (missing ${missing.join(', ')} in ${dir}); run \`loop models pull ${id}\``);
+}
+
+export async function loadClip(host: InferenceHost, modelsDir: string, id: string, device: Device): Promise<ClipModel> {
+  const dir = modelDir(modelsDir, id);
+  requireFiles(id, dir, CLIP_FILES);
+  const vision = await host.load(join(dir, 'onnx/vision_model.onnx'), device);
+  const text = await host.load(join(dir, 'onnx/text_model.onnx'), device);
+  if (!vision.outputNames.includes('image_embeds'))
+    throw new ModelUnavailable(`${id}: vision_model.onnx has no image_embeds output (has ${vision.outputNames.join(', ')})`);
+  if (!vision.inputNames.includes('pixel_values')) throw new ModelUnavailable(`${id}: vision_model.onnx has no pixel_values input`);
+  if (!text.outputNames.includes('text_embeds'))
+    throw new ModelUnavailable(`${id}: text_model.onnx has no text_embeds output (has ${text.outputNames.join(', ')})`);
+  if (!text.inputNames.includes('input_ids')) throw new ModelUnavailable(`${id}: text_model.onnx has no input_ids input`);
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  // config.json of a transformers CLIP holds only logit_scale_init_value (the pre-training init,
+  // 2.6592), not the trained value; our export recipe writes the trained one as `logit_scale`.
+  const ls = config.logit_scale;
+  const logitScale =
+    typeof ls === 'number' && Number.isFinite(ls)
+      ? { value: Math.exp(ls), source: 'config.json logit_scale (trained, exp applied)' }
+      : { value: 100, source: 'default 100 (config.json has no trained logit_scale; CLIP training clamps it at 100)' };
+  return {
+    id,
+    dir,
+    vision,
+    text,
+    tokenizer: await loadClipTokenizer(dir),
+    preprocess: await loadPreprocess(join(dir, 'preprocessor_config.json')),
+    logitScale,
+    fileHashes: await hashFiles(dir, CLIP_FILES),
+    textCache: new Map(),
+  };
+}
+
+export function l2normalize(v: Float32Array): Float32Array {
+  let s = 0;
+  for (const x of v) s += x * x;
+  const n = Math.sqrt(s) || 1;
+  return v.map((x) => x / n);
+}
+
+export function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+function rows(t: HostTensor): Float32Array[] {
+  const [n, d] = t.dims as [number, number];
+  const data = t.data as Float32Array;
+  return Array.from({ length: n }, (_, i) => data.slice(i * d, (i + 1) * d));
+}
+
+/** One vision pass over a batch of preprocessed images → L2-normalised embeddings. */
+export async function embedImages(host: InferenceHost, m: ClipModel, pixels: Float32Array[]): Promise<Float32Array[]> {
+  if (!pixels.length) return [];
+  const { data, dims } = stackBatch(pixels, m.preprocess);
+  const out = await host.run(m.vision.key, { pixel_values: { type: 'float32', dims, data } }, ['image_embeds']);
+  return rows(out.image_embeds!).map(l2normalize);
+}
+
+/** Encode the distinct prompts not yet cached, in one text pass. */
+export async function embedTexts(
+  host: InferenceHost,
+  m: ClipModel,
+  prompts: string[],
+): Promise<{ embed: Float32Array; truncated: boolean }[]> {
+  const todo = [...new Set(prompts)].filter((p) => !m.textCache.has(p));
+  if (todo.length) {
+    const enc = todo.map((p) => m.tokenizer.encode(p));
+    const L = m.tokenizer.context;
+    const ids = new BigInt64Array(todo.length * L);
+    const mask = new BigInt64Array(todo.length * L);
+    enc.forEach((e, i) => e.ids.forEach((id, j) => ((ids[i * L + j] = BigInt(id)), (mask[i * L + j] = BigInt(e.attentionMask[j]!)))));
+    const feeds: Record<string, HostTensor> = { input_ids: { type: 'int64', dims: [todo.length, L], data: ids } };
+    if (m.text.inputNames.includes('attention_mask')) feeds.attention_mask = { type: 'int64', dims: [todo.length, L], data: mask };
+    const out = await host.run(m.text.key, feeds, ['text_embeds']);
+    rows(out.text_embeds!).forEach((r, i) => {
+      if (m.textCache.size >= 256) m.textCache.delete(m.textCache.keys().next().value!);
+      m.textCache.set(todo[i]!, { embed: l2normalize(r), truncated: enc[i]!.truncated });
+    });
+  }
+  return prompts.map((p) => m.textCache.get(p)!);
+}

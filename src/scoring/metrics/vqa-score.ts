@@ -1,0 +1,109 @@
+/**
+ * VQAScore: P("Yes") that a vision chat model answers yes to
+ *   Does this figure show "{prompt}"? Please answer yes or no.
+ * read from the first answer token's top logprobs, over any OpenAI-compatible endpoint (OpenAI,
+ * vLLM, Ollama). Configured by LOOP_VQA_MODEL / LOOP_VQA_BASE_URL / LOOP_VQA_API_KEY, falling back
+ * to OPENAI_BASE_URL / OPENAI_API_KEY. Unconfigured → unavailable with the reason.
+ */
+import type { Env } from '../../config/env.js';
+import { normalize, type AnchorRange } from '../anchors.js';
+import type { MetricResult } from '../types.js';
+
+export interface VqaConfig {
+  model: string;
+  baseURL?: string;
+  apiKey: string;
+  /** Requests in flight at once. */
+  concurrency: number;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export const vqaQuestion = (prompt: string) => `Does this figure show "${prompt}"? Please answer yes or no.`;
+
+export function vqaConfigFromEnv(env: Env): VqaConfig | { unavailable: string } {
+  if (!env.LOOP_VQA_MODEL) return { unavailable: 'LOOP_VQA_MODEL is not set (VQAScore needs a vision chat model that returns logprobs)' };
+  const baseURL = env.LOOP_VQA_BASE_URL ?? env.OPENAI_BASE_URL;
+  const apiKey = env.LOOP_VQA_API_KEY ?? env.OPENAI_API_KEY;
+  // a local server (vLLM, Ollama) may need no key; api.openai.com does
+  if (!apiKey && !baseURL) return { unavailable: 'no API key for VQAScore (set LOOP_VQA_API_KEY or OPENAI_API_KEY, or LOOP_VQA_BASE_URL for a local server)' };
+  return { model: env.LOOP_VQA_MODEL, baseURL, apiKey: apiKey ?? 'none', concurrency: 4, timeoutMs: 60_000, maxRetries: 2 };
+}
+
+/** P(yes) from the top logprobs of the first token; tokens compare trimmed and case-folded. */
+export function pYes(top: { token: string; logprob: number }[]): { yes: number; no: number } {
+  let yes = 0, no = 0;
+  for (const t of top) {
+    const w = t.token.trim().toLowerCase();
+    if (w === 'yes') yes += Math.exp(t.logprob);
+    else if (w === 'no') no += Math.exp(t.logprob);
+  }
+  return { yes: Math.min(1, yes), no: Math.min(1, no) };
+}
+
+/** Run `fn` over items with at most `limit` in flight, keeping order. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+export interface VqaImage {
+  /** Encoded image, already downsized for the request. */
+  dataUrl: string;
+}
+
+/** Encode an image as a PNG data URL, downsized to at most 1024 px on the long side. */
+export async function toDataUrl(bytes: Uint8Array): Promise<string> {
+  const sharp = (await import('sharp')).default;
+  const png = await sharp(bytes, { failOn: 'error' }).resize(1024, 1024, { fit: 'inside', withoutEnlargement: true }).png().toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+export async function vqaScores(cfg: VqaConfig, images: VqaImage[], prompt: string, anchors: AnchorRange): Promise<MetricResult[]> {
+  const { default: OpenAI } = await import('openai');
+  const client = new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: cfg.maxRetries, timeout: cfg.timeoutMs });
+  const question = vqaQuestion(prompt);
+  return mapBounded(images, cfg.concurrency, async (img): Promise<MetricResult> => {
+    try {
+      const res = await client.chat.completions.create({
+        model: cfg.model,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: img.dataUrl } },
+              { type: 'text', text: question },
+            ],
+          },
+        ],
+        max_tokens: 1,
+        temperature: 0,
+        logprobs: true,
+        top_logprobs: 20,
+      });
+      const first = res.choices[0]?.logprobs?.content?.[0];
+      if (!first) return { available: false, reason: `${cfg.model} returned no logprobs (the endpoint must support logprobs/top_logprobs)` };
+      const top = first.top_logprobs?.length ? first.top_logprobs : [{ token: first.token, logprob: first.logprob }];
+      const p = pYes(top);
+      return {
+        available: true,
+        raw: p.yes,
+        normalized: normalize(p.yes, anchors),
+        model_id: cfg.model,
+        file_hashes: {},
+        detail: { p_no: p.no, first_token: first.token, question },
+      };
+    } catch (e) {
+      const status = (e as { status?: number }).status;
+      return { available: false, reason: `VQAScore request failed${status ? ` (HTTP ${status})` : ''}: ${String((e as Error).message ?? e).split('\n')[0]}` };
+    }
+  });
+}
