@@ -1,0 +1,313 @@
+/**
+ * A fake Replicate HTTP API on 127.0.0.1, speaking the protocol the official client uses:
+ *   POST /v1/models/{owner}/{name}/predictions   (create by model; `Prefer: wait[=N]` holds the reply)
+ *   POST /v1/predictions                         (create by version)
+ *   GET  /v1/predictions/{id}                    (poll)
+ *   POST /v1/predictions/{id}/cancel
+ *   GET  /files/{id}.png                         (the output it also serves: a PNG rendered by sharp)
+ * Predictions go starting → processing → succeeded (or failed / canceled) over `latencyMs`.
+ * Faults are injected by rules; every request is recorded with its time, body and the number of
+ * requests and predictions in flight, so tests can measure concurrency and retry gaps.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
+
+export type Fault =
+  | { kind: 'status'; status: number; retryAfter?: string; body?: unknown }
+  | { kind: 'drop' }
+  | { kind: 'truncate' }
+  | { kind: 'fail'; error?: string }
+  | { kind: 'cancel' };
+
+export interface FaultRule {
+  on: 'create' | 'get' | 'file';
+  /** Which requests it hits; default all of `on`. */
+  match?: (ctx: { model?: string; input?: Record<string, unknown>; n: number }) => boolean;
+  /** How many times it fires; default forever. */
+  times?: number;
+  fault: Fault;
+}
+
+export interface FakeRequest {
+  t: number; // ms since server start (performance.now based)
+  method: string;
+  path: string;
+  kind: 'create' | 'get' | 'cancel' | 'file' | 'other';
+  model?: string;
+  body?: Record<string, unknown>;
+  prefer?: string;
+  authorization?: string;
+  /** HTTP requests in flight when this one arrived (itself included). */
+  inFlight: number;
+  /** Predictions running (created, not settled) when this one arrived, itself included for creates. */
+  activePredictions: number;
+  status?: number;
+}
+
+export interface FakeReplicateOptions {
+  token?: string;
+  latencyMs?: number;
+  models?: string[];
+  /** Cap on how long `Prefer: wait` holds a reply (the real API: 60 s). */
+  waitCapMs?: number;
+  faults?: FaultRule[];
+}
+
+interface Pred {
+  id: string;
+  model: string;
+  version?: string;
+  input: Record<string, unknown>;
+  createdAt: number;
+  settlesAt: number;
+  end: 'succeeded' | 'failed' | 'canceled';
+  error?: string;
+  truncate?: boolean;
+}
+
+const SIZES: Record<string, [number, number]> = {
+  '1:1': [1024, 1024], '4:3': [1152, 896], '3:4': [896, 1152], '16:9': [1344, 768],
+  '9:16': [768, 1344], '3:2': [1216, 832], '2:3': [832, 1216], '21:9': [1536, 640],
+};
+
+export const DEFAULT_FAKE_MODELS = ['stability-ai/sdxl', 'black-forest-labs/flux-schnell', 'black-forest-labs/flux-dev'];
+
+export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
+  const token = opts.token ?? 'r8_fake_token_for_tests_0123456789';
+  const models = new Set(opts.models ?? DEFAULT_FAKE_MODELS);
+  let faults: (FaultRule & { fired: number })[] = (opts.faults ?? []).map((f) => ({ ...f, fired: 0 }));
+  let latencyMs = opts.latencyMs ?? 50;
+  const t0 = performance.now();
+  const now = () => performance.now() - t0;
+  const requests: FakeRequest[] = [];
+  const preds = new Map<string, Pred>();
+  const files = new Map<string, Buffer>();
+  let inFlight = 0;
+  let seq = 0;
+  const counts = { create: 0, get: 0, file: 0 };
+
+  const active = () => [...preds.values()].filter((p) => p.createdAt <= now() && now() < p.settlesAt).length;
+
+  const fault = (on: FaultRule['on'], ctx: { model?: string; input?: Record<string, unknown>; n: number }): Fault | undefined => {
+    for (const f of faults) {
+      if (f.on !== on || (f.times !== undefined && f.fired >= f.times)) continue;
+      if (f.match && !f.match(ctx)) continue;
+      f.fired++;
+      return f.fault;
+    }
+    return undefined;
+  };
+
+  const statusOf = (p: Pred) => {
+    const t = now();
+    if (t >= p.settlesAt) return p.end;
+    return t < p.createdAt + (p.settlesAt - p.createdAt) / 3 ? 'starting' : 'processing';
+  };
+
+  let origin = '';
+  const view = (p: Pred) => {
+    const status = statusOf(p);
+    return {
+      id: p.id,
+      model: p.model,
+      version: p.version ?? 'dp-fake',
+      input: p.input,
+      logs: '',
+      output: status === 'succeeded' ? [`${origin}/files/${p.id}.png`] : null,
+      data_removed: false,
+      error: status === 'failed' ? (p.error ?? 'CUDA out of memory') : null,
+      status,
+      created_at: new Date().toISOString(),
+      started_at: status === 'starting' ? null : new Date().toISOString(),
+      completed_at: ['succeeded', 'failed', 'canceled'].includes(status) ? new Date().toISOString() : null,
+      urls: {
+        get: `${origin}/v1/predictions/${p.id}`,
+        cancel: `${origin}/v1/predictions/${p.id}/cancel`,
+        web: `${origin}/p/${p.id}`,
+      },
+      metrics: status === 'succeeded' ? { predict_time: (p.settlesAt - p.createdAt) / 1000 } : {},
+    };
+  };
+
+  const send = (res: ServerResponse, rec: FakeRequest, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    rec.status = status;
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
+
+  const applyHttpFault = (f: Fault | undefined, res: ServerResponse, req: IncomingMessage, rec: FakeRequest): boolean => {
+    if (!f) return false;
+    if (f.kind === 'drop') {
+      rec.status = 0;
+      req.socket.destroy();
+      return true;
+    }
+    if (f.kind === 'status') {
+      send(res, rec, f.status, f.body ?? { detail: `injected ${f.status}`, status: f.status }, f.retryAfter ? { 'retry-after': f.retryAfter } : {});
+      return true;
+    }
+    return false;
+  };
+
+  const render = async (p: Pred): Promise<Buffer> => {
+    let w = Number(p.input.width) || 0;
+    let h = Number(p.input.height) || 0;
+    if (!w || !h) [w, h] = SIZES[String(p.input.aspect_ratio)] ?? [1024, 1024];
+    const seed = Number(p.input.seed ?? 0);
+    const png = await sharp({
+      create: { width: w, height: h, channels: 3, background: { r: (seed * 37) % 256, g: (seed * 91) % 256, b: (seed * 151) % 256 } },
+    })
+      .png()
+      .toBuffer();
+    return png;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', origin);
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    let body: Record<string, unknown> | undefined;
+    if (chunks.length) {
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        body = undefined;
+      }
+    }
+    const byModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(url.pathname);
+    const getPred = /^\/v1\/predictions\/([^/]+)$/.exec(url.pathname);
+    const cancelPred = /^\/v1\/predictions\/([^/]+)\/cancel$/.exec(url.pathname);
+    const file = /^\/files\/([^/]+)\.png$/.exec(url.pathname);
+    const kind: FakeRequest['kind'] =
+      req.method === 'POST' && (byModel || url.pathname === '/v1/predictions') ? 'create'
+      : req.method === 'GET' && getPred ? 'get'
+      : req.method === 'POST' && cancelPred ? 'cancel'
+      : req.method === 'GET' && file ? 'file'
+      : 'other';
+    const model = byModel ? `${byModel[1]}/${byModel[2]}` : body?.version ? `version:${String(body.version)}` : undefined;
+    const rec: FakeRequest = {
+      t: now(),
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      kind,
+      model,
+      body,
+      prefer: req.headers.prefer as string | undefined,
+      authorization: req.headers.authorization,
+      inFlight,
+      activePredictions: active() + (kind === 'create' ? 1 : 0),
+    };
+    requests.push(rec);
+
+    if (kind === 'file') {
+      counts.file++;
+      const id = file![1]!;
+      const p = preds.get(id);
+      if (!p) return send(res, rec, 404, { detail: 'Not found.' });
+      const f = fault('file', { model: p.model, input: p.input, n: counts.file });
+      if (applyHttpFault(f, res, req, rec)) return;
+      let bytes = files.get(id) ?? (await render(p));
+      files.set(id, bytes);
+      if (f?.kind === 'truncate') bytes = bytes.subarray(0, Math.floor(bytes.length / 2));
+      rec.status = 200;
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(bytes.length) });
+      return res.end(bytes);
+    }
+
+    if (req.headers.authorization !== `Bearer ${token}`) return send(res, rec, 401, { title: 'Unauthenticated', detail: 'You did not pass a valid authentication token', status: 401 });
+
+    if (kind === 'create') {
+      counts.create++;
+      const input = (body?.input ?? {}) as Record<string, unknown>;
+      const f = fault('create', { model, input, n: counts.create });
+      if (applyHttpFault(f, res, req, rec)) return;
+      if (byModel && !models.has(model!)) return send(res, rec, 404, { title: 'Not found', detail: 'The requested resource could not be found.', status: 404 });
+      if (typeof input.prompt !== 'string') return send(res, rec, 422, { title: 'Input validation failed', detail: '- input: prompt is required', status: 422 });
+      const id = `fake${String(++seq).padStart(5, '0')}`;
+      const p: Pred = {
+        id,
+        model: model!,
+        version: body?.version as string | undefined,
+        input,
+        createdAt: now(),
+        settlesAt: now() + latencyMs,
+        end: f?.kind === 'fail' ? 'failed' : f?.kind === 'cancel' ? 'canceled' : 'succeeded',
+        error: f?.kind === 'fail' ? f.error : undefined,
+      };
+      rec.activePredictions = active() + 1;
+      preds.set(id, p);
+      const prefer = String(req.headers.prefer ?? '');
+      const m = /^wait(?:=(\d+))?$/.exec(prefer.trim());
+      if (m) {
+        const holdMs = Math.min(m[1] ? Number(m[1]) * 1000 : 60_000, opts.waitCapMs ?? Infinity);
+        const until = Math.min(p.settlesAt, now() + holdMs);
+        // timers round down; wait until the settle time has really passed
+        while (now() < until) await new Promise((r) => setTimeout(r, Math.ceil(until - now()) + 1));
+      }
+      return send(res, rec, 201, view(p));
+    }
+    if (kind === 'get') {
+      counts.get++;
+      const p = preds.get(getPred![1]!);
+      const f = fault('get', { model: p?.model, input: p?.input, n: counts.get });
+      if (applyHttpFault(f, res, req, rec)) return;
+      if (!p) return send(res, rec, 404, { detail: 'Not found.' });
+      return send(res, rec, 200, view(p));
+    }
+    if (kind === 'cancel') {
+      const p = preds.get(cancelPred![1]!);
+      if (!p) return send(res, rec, 404, { detail: 'Not found.' });
+      if (now() < p.settlesAt) {
+        p.end = 'canceled';
+        p.settlesAt = now();
+      }
+      return send(res, rec, 200, view(p));
+    }
+    return send(res, rec, 404, { detail: 'Not found.' });
+  };
+
+  const server = createServer((req, res) => {
+    inFlight++;
+    let done = false;
+    const finish = () => {
+      if (!done) {
+        done = true;
+        inFlight--;
+      }
+    };
+    res.on('close', finish);
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ detail: String(e) }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    origin,
+    baseUrl: `${origin}/v1`,
+    token,
+    requests,
+    predictions: preds,
+    setFaults: (rules: FaultRule[]) => {
+      faults = rules.map((f) => ({ ...f, fired: 0 }));
+    },
+    setLatency: (ms: number) => {
+      latencyMs = ms;
+    },
+    creates: () => requests.filter((r) => r.kind === 'create'),
+    maxActivePredictions: () => Math.max(0, ...requests.filter((r) => r.kind === 'create' && r.status === 201).map((r) => r.activePredictions)),
+    reset: () => {
+      requests.length = 0;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export type FakeReplicate = Awaited<ReturnType<typeof startFakeReplicate>>;
