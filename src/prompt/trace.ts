@@ -1,0 +1,72 @@
+import { join } from 'node:path';
+import { writeJsonAtomic, writeTextAtomic } from '../runs/atomic.js';
+import type { Critique } from './types.js';
+
+/**
+ * The trace directory contract (seed, "Image Prompt Trace Directory"): numbered files in the
+ * order they were produced — 00_original_prompt.txt, 01_agent1_iteration_1.txt,
+ * 02_agent2_iteration_1.txt, …, NN_final_enhanced_prompt.txt — and prompt_trace_summary.json.
+ * Every file is written atomically, so a crash leaves whole files or none.
+ */
+export const SUMMARY_FILE = 'prompt_trace_summary.json';
+
+export class TraceWriter {
+  private n = 0;
+  readonly files: string[] = [];
+  constructor(readonly dir: string) {}
+
+  private name(stem: string): string {
+    return `${String(this.n++).padStart(2, '0')}_${stem}.txt`;
+  }
+
+  private async text(stem: string, body: string): Promise<string> {
+    const file = this.name(stem);
+    await writeTextAtomic(join(this.dir, file), body.endsWith('\n') ? body : body + '\n');
+    this.files.push(file);
+    return file;
+  }
+
+  original(prompt: string): Promise<string> {
+    return this.text('original_prompt', prompt);
+  }
+
+  /** The agent-1 file holds the prompt alone, so it can be fed straight to generate-images. */
+  agent1(iteration: number, prompt: string): Promise<string> {
+    return this.text(`agent1_iteration_${iteration}`, prompt);
+  }
+
+  agent2(iteration: number, critique: Critique, model: string): Promise<string> {
+    return this.text(`agent2_iteration_${iteration}`, formatCritique(critique, model));
+  }
+
+  final(prompt: string): Promise<string> {
+    return this.text('final_enhanced_prompt', prompt);
+  }
+
+  summary(value: unknown): Promise<void> {
+    return writeJsonAtomic(join(this.dir, SUMMARY_FILE), value);
+  }
+}
+
+export function formatCritique(c: Critique, model: string): string {
+  const s = c.scores;
+  const lines = [
+    `Prompt Engineer critique (${model})`,
+    '',
+    `completeness:     ${s.completeness}`,
+    `specificity:      ${s.specificity}`,
+    `professionalism:  ${s.professionalism}`,
+    `cinematography:   ${s.cinematography}`,
+    `brand_alignment:  ${s.brand_alignment ?? 'neutral (no brand given)'}`,
+    `overall:          ${s.overall}`,
+    '',
+    'Feedback:',
+    ...c.feedback.map((f) => `- ${f}`),
+    '',
+    `Flags: ${c.flags.length ? c.flags.join(', ') : '(none)'}`,
+    '',
+    'JSON:',
+    JSON.stringify(c, null, 2),
+  ];
+  return lines.join('\n') + '\n';
+}
