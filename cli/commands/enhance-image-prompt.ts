@@ -1,4 +1,134 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { z } from 'zod';
+import { action, choiceArg, floatArg, intArg, parseOptions } from '../shared.js';
 
-// Placeholder: the issue that builds this command fills it in.
-export function register(_program: Command): void {}
+/**
+ * `loop enhance-image-prompt`: Workflow 1 from the command line. Flags, printing and exit codes
+ * only; the stage itself is src/prompt/enhance.ts, imported lazily so `loop --help` stays fast.
+ * Every flag and the input are validated before the run directory is created, so a bad
+ * invocation leaves nothing behind.
+ */
+const OptionsSchema = z.object({
+  maxIterations: z.number().int().min(1).max(10),
+  threshold: z.number().min(0).max(100),
+  skipThreshold: z.number().min(0).max(101),
+  outputDir: z.string().min(1).optional(),
+  brand: z.string().min(1).optional(),
+  backend: z.enum(['offline', 'openai']).optional(),
+  creativeModel: z.string().trim().min(1),
+  critiqueModel: z.string().trim().min(1),
+  seed: z.number().int().nonnegative().optional(),
+  json: z.boolean().default(false),
+  verbose: z.boolean().default(false),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+export function register(program: Command): void {
+  program
+    .command('enhance-image-prompt')
+    .description('Enhance an image prompt with two agents (cinematographer + prompt engineer) and write the trace')
+    .argument('<input>', 'prompt file, or "-" for stdin')
+    .option('--max-iterations <n>', 'maximum rounds, 1–10', intArg('--max-iterations', 1, 10), 3)
+    .option('--threshold <f>', 'stop when the overall score reaches this, 0–100', floatArg('--threshold', 0, 100), 85)
+    .option('--skip-threshold <f>', 'skip enhancement when the initial assessment reaches this (101 = never skip)', floatArg('--skip-threshold', 0, 101), 75)
+    .option('--output-dir <dir>', 'write the run under <dir>/<timestamp>/ (default: $LOOP_OUTPUT_DIR/image_prompt_traces/)')
+    .option('--brand <file>', 'brand guidelines JSON (palette, tone, must_include, avoid)')
+    .addOption(new Option('--backend <name>', 'agents: offline (rule-based, no LLM) or openai (default: openai when OPENAI_API_KEY is set)').argParser(choiceArg('--backend', ['offline', 'openai'] as const)))
+    .option('--creative-model <m>', 'model for the cinematographer (openai backend)', 'gpt-4o')
+    .option('--critique-model <m>', 'model for the prompt engineer (openai backend)', 'gpt-4o')
+    .option('--seed <n>', 'seed for the offline agents\' choices (default 0)', intArg('--seed', 0, 2 ** 31 - 1))
+    .option('--json', 'print only the summary JSON on stdout')
+    .option('-v, --verbose', 'log every agent call to stderr')
+    .action(action((input: string, raw: unknown) => run(input, parseOptions(OptionsSchema, raw))));
+}
+
+async function run(input: string, o: Options): Promise<number> {
+  const [{ loadEnv }, { readPromptInput }, { createLogger }, { createRunDir, runsRoot }, { resolveAgentBackend, enhanceImagePrompt, OFFLINE_BACKEND_NOTE }, { loadBrand }] =
+    await Promise.all([
+      import('../../src/config/env.js'),
+      import('../../src/lib/input.js'),
+      import('../../src/lib/log.js'),
+      import('../../src/runs/run-dir.js'),
+      import('../../src/prompt/enhance.js'),
+      import('../../src/prompt/brand.js'),
+    ]);
+  // everything that can be wrong with the invocation is checked before the run directory exists
+  const env = loadEnv();
+  const backend = resolveAgentBackend(o.backend, env);
+  const brand = o.brand ? await loadBrand(o.brand) : null;
+  const prompt = await readPromptInput(input);
+  const log = createLogger({ verbose: o.verbose, quiet: o.json && !o.verbose });
+  const runDir = await createRunDir(runsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_prompt_traces'));
+
+  const ac = new AbortController();
+  const onSigint = () => ac.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  log.info(`enhance-image-prompt: ${backend === 'offline' ? OFFLINE_BACKEND_NOTE.split(':')[0] : `openai (${o.creativeModel} + ${o.critiqueModel})`}; trace in ${runDir}`);
+  try {
+    const s = await enhanceImagePrompt({
+      prompt,
+      runDir,
+      maxIterations: o.maxIterations,
+      threshold: o.threshold,
+      skipThreshold: o.skipThreshold,
+      brand,
+      backend,
+      creativeModel: o.creativeModel,
+      critiqueModel: o.critiqueModel,
+      seed: o.seed,
+      logger: log,
+      env,
+      signal: ac.signal,
+      onProgress: (e) => {
+        if (e.phase === 'agent1') log.info(`iteration ${e.iteration}/${o.maxIterations}: cinematographer…`);
+        else if (e.phase === 'agent2' && e.overall === undefined) log.info(`iteration ${e.iteration}/${o.maxIterations}: prompt engineer…`);
+        else if (e.phase === 'agent2') log.info(`iteration ${e.iteration}/${o.maxIterations}: overall ${e.overall!.toFixed(1)}`);
+      },
+    });
+    if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    else process.stdout.write(formatReport(s));
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+type Summary = Awaited<ReturnType<typeof import('../../src/prompt/enhance.js').enhanceImagePrompt>>;
+type Scores = NonNullable<Summary['final_scores']>;
+
+const f1 = (n: number | null) => (n === null ? '—' : n.toFixed(1));
+
+function formatReport(s: Summary): string {
+  const out: string[] = [];
+  out.push(`Backend:   ${s.backend === 'offline' ? 'offline rule-based agents (no LLM)' : `openai — ${s.backend_note}`}`);
+  out.push(`Models:    cinematographer ${s.models.creative}, prompt engineer ${s.models.critique}`);
+  out.push(`Brand:     ${s.brand ? (s.brand.brand ?? 'brand file applied') : 'none (brand alignment neutral)'}`);
+  out.push(`Initial assessment (rule-based): overall ${f1(s.initial_assessment.scores.overall)}`);
+  out.push('');
+  const head = ['iter', 'complete', 'specific', 'profess', 'cinema', 'brand', 'overall'];
+  const row = (label: string, sc: Scores) =>
+    [label, f1(sc.completeness), f1(sc.specificity), f1(sc.professionalism), f1(sc.cinematography), f1(sc.brand_alignment), f1(sc.overall)];
+  const rows = [head, row('initial', s.initial_assessment.scores), ...s.iterations.map((it) => row(String(it.iteration), it.scores))];
+  const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) out.push(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  out.push('');
+  const reason: Record<string, string> = {
+    threshold_met: `threshold met (${s.settings.threshold})`,
+    no_improvement: 'no improvement over the previous round',
+    max_iterations: `reached --max-iterations ${s.settings.max_iterations}`,
+    initial_score_above_skip_threshold: `initial score ≥ skip threshold ${s.settings.skip_threshold}; enhancement skipped`,
+  };
+  out.push(`Stop:      ${reason[s.stop_reason] ?? s.stop_reason} after ${s.total_iterations} iteration(s)`);
+  out.push(`Final:     overall ${f1(s.final_scores?.overall ?? null)}${s.best_iteration ? ` (iteration ${s.best_iteration})` : ''}`);
+  out.push('');
+  out.push(s.final_prompt ?? '');
+  out.push('');
+  out.push(`Trace:     ${s.trace_dir}`);
+  const c = s.cost;
+  out.push(
+    `Cost:      $${c.total_cost_usd.toFixed(6)}${c.total_is_lower_bound ? ' (lower bound: some calls unpriced)' : ''}` +
+      (s.backend === 'offline' ? ' (offline, no LLM calls)' : ` (${c.tokens.input} input / ${c.tokens.output} output tokens)`),
+  );
+  out.push(`Time:      ${s.duration_ms} ms`);
+  return out.join('\n') + '\n';
+}

@@ -120,7 +120,7 @@ export const COLOUR_TEMP_WORDS = /\b(\d{4}\s?K|warm tungsten|cool daylight|colou
 
 export const COMPOSITIONS: Record<SubjectKind, string[]> = {
   person: ['composed on the rule of thirds with space in the direction of movement', 'framed off-centre with leading lines drawing the eye to the subject', 'layered composition with the subject in the mid-ground'],
-  animal: ['composed on the rule of thirds at eye level with the animal', 'framed with negative space around the subject', 'framed within a frame by its surroundings'],
+  animal: ['composed on the rule of thirds with the eyes on the upper third', 'framed with negative space around the subject', 'framed within a frame by its surroundings'],
   product: ['centred symmetrical composition with generous negative space', 'composed on the rule of thirds with a clean, uncluttered background', 'diagonal composition that leads the eye across the product'],
   food: ['composed on the rule of thirds with a shallow diagonal', 'centred composition with negative space around the subject', 'tight composition with props cropped at the frame edge'],
   landscape: ['composed on the rule of thirds with the horizon on the lower third', 'leading lines pulling the eye toward the horizon', 'layered foreground, mid-ground and background for depth'],
