@@ -15,6 +15,8 @@ export const StageJobSchema = z.object({
   spec: RunSpecSchema,
   /** Fan-out stages keep their step here across moveToWaitingChildren. */
   step: z.enum(['start', 'collect']).default('start'),
+  /** What a fan-out stage decided when it fanned out (seeds, backend…), for its collect step. */
+  plan: z.record(z.string(), z.unknown()).optional(),
 });
 export type StageJob = z.infer<typeof StageJobSchema>;
 

@@ -31,12 +31,16 @@ export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost>
   const ctx = new QueueContext(opts.redisUrl, opts.prefix);
   const workers: Worker[] = [];
   const connections: ReturnType<typeof createConnection>[] = [];
+  const disposers: (() => Promise<void>)[] = [];
   for (const queueName of opts.queues) {
     const modules = await (opts.processors?.[queueName] ?? PROCESSORS[queueName])();
     const byName = new Map<string, ProcessorModule>();
     let stage: ProcessorModule | undefined;
     for (const m of modules) {
-      if (m.kind === 'stage') stage = m;
+      if (m.kind === 'stage') {
+        stage = m;
+        if (m.dispose) disposers.push(m.dispose);
+      }
       else byName.set(m.name, m);
     }
     const stageProcessor =
@@ -79,6 +83,7 @@ export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost>
     workers,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(disposers.map((d) => d()));
       await ctx.close();
       for (const c of connections) c.disconnect();
     },

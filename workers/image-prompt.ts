@@ -1,5 +1,5 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadEnv } from '../src/config/env.js';
 import { CostLedger } from '../src/runs/ledger.js';
 import { enhanceImagePrompt, resolveAgentBackend } from '../src/prompt/enhance.js';
@@ -35,6 +35,8 @@ export const imagePromptStage: StageDefinition = {
         void ctx.progress(pct, `${e.phase}${e.iteration ? ` iteration ${e.iteration}` : ''}${e.overall !== undefined ? ` overall ${e.overall}` : ''}`);
       },
     });
+    if (summary.final_prompt === null || summary.final_scores === null)
+      throw new Error(`prompt enhancement failed: ${summary.error?.message ?? summary.stop_reason}`);
     const files = (await readdir(stageDir)).sort();
     return {
       stage: 'image-prompt',
@@ -47,7 +49,7 @@ export const imagePromptStage: StageDefinition = {
       ended_at: summary.ended_at,
       outputs: {
         final_prompt: summary.final_prompt,
-        final_prompt_file: join(stageDir, summary.final_prompt_file),
+        final_prompt_file: join(stageDir, basename(summary.final_prompt_file ?? '')),
         summary_file: join(stageDir, 'prompt_trace_summary.json'),
         stop_reason: summary.stop_reason,
         backend: summary.backend,

@@ -6,7 +6,7 @@ import type { StageDefinition } from './stage.js';
  * models) of the queues it serves.
  */
 export type ProcessorModule =
-  | { kind: 'stage'; def: StageDefinition }
+  | { kind: 'stage'; def: StageDefinition; dispose?: () => Promise<void> }
   /** Plain jobs (e.g. one image variation) that are not stages of their own. */
   | { kind: 'plain'; name: string; process(data: unknown, ctx: { progress(p: number, m: string): Promise<void>; device?: string }): Promise<unknown> };
 
@@ -16,8 +16,14 @@ const notBuilt = (q: QueueName) => async (): Promise<ProcessorModule[]> => {
 
 export const PROCESSORS: Record<QueueName, () => Promise<ProcessorModule[]>> = {
   'image-prompt': async () => [{ kind: 'stage', def: (await import('./image-prompt.js')).imagePromptStage }],
-  'image-generation': notBuilt('image-generation'),
-  'image-scoring': notBuilt('image-scoring'),
+  'image-generation': async () => {
+    const m = await import('./image-generation.js');
+    return [{ kind: 'stage', def: m.imageGenerationStage }, m.variationProcessor];
+  },
+  'image-scoring': async () => {
+    const m = await import('./image-scoring.js');
+    return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScorers }];
+  },
   storyboard: notBuilt('storyboard'),
   'video-prompt': notBuilt('video-prompt'),
   'video-generation': notBuilt('video-generation'),

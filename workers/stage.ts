@@ -17,6 +17,8 @@ export interface StageContext {
   job: Job;
   spec: RunSpec;
   stageDir: string;
+  /** What this stage decided when it fanned out (kept in the job's data across the wait). */
+  plan?: Record<string, unknown>;
   /** Summaries of the stages before this one (passed forward by the child stage). */
   previous: StageSummary[];
   /** Return values of this stage's fan-out children, by job key. */
@@ -37,7 +39,7 @@ export interface FanOutChild {
 
 export interface StageDefinition {
   /** Children to add at run time (e.g. one job per image variation); the stage then waits. */
-  fanOut?(ctx: StageContext): Promise<{ queue: QueueName; children: FanOutChild[] }>;
+  fanOut?(ctx: StageContext): Promise<{ queue: QueueName; children: FanOutChild[]; plan?: Record<string, unknown> }>;
   run(ctx: StageContext): Promise<StageSummary>;
 }
 
@@ -68,6 +70,7 @@ export function makeStageProcessor(
       job,
       spec,
       stageDir: join(spec.run_dir, STAGE_DIRS[stage]),
+      plan: data.plan,
       previous: [],
       fanValues: {},
       fanFailures: {},
@@ -78,7 +81,7 @@ export function makeStageProcessor(
     };
 
     if (data.step === 'start' && def.fanOut) {
-      const { queue, children } = await def.fanOut(ctx);
+      const { queue, children, plan } = await def.fanOut(ctx);
       const q = env.queue(queue);
       // Deterministic job ids make this idempotent: a re-run after a crash re-adds nothing.
       await q.addBulk(
@@ -95,7 +98,8 @@ export function makeStageProcessor(
           },
         })),
       );
-      await job.updateData({ ...data, step: 'collect' });
+      await job.updateData({ ...data, step: 'collect', plan });
+      ctx.plan = plan;
     }
 
     // Wait while children are pending: fan-out children, or a retried child stage (`loop retry`

@@ -249,6 +249,39 @@ export async function recordScoringOutcome(outDir: string, outcome: { status: 's
   return trace;
 }
 
+export interface GenerationPlan {
+  backend: ImageBackendName;
+  model: string;
+  fallbackModels: string[];
+  seeds: number[];
+  seedSource: 'user' | 'drawn';
+  negativePrompt: string | null;
+}
+
+/**
+ * What a set of variations will be: backend, model and fallbacks, one seed per variation. Shared
+ * by generateImages and the queue stage, which fans the plan out as one job per variation.
+ */
+export function planGeneration(o: {
+  backend: ImageBackendName | undefined;
+  env?: Pick<Env, 'REPLICATE_API_TOKEN'>;
+  model?: string;
+  fallbackModels?: string[];
+  numVariations: number;
+  aspectRatio: string;
+  seed?: number;
+  negativePrompt?: string | null;
+}): GenerationPlan {
+  validateGenerationRequest(o);
+  const backend = o.env ? resolveImageBackend(o.backend, o.env) : (o.backend ?? 'sketch');
+  const isSketch = backend === 'sketch';
+  const model = isSketch ? SKETCH_MODEL : (o.model ?? DEFAULT_MODEL);
+  const fallbackModels = isSketch ? [] : (o.fallbackModels ?? DEFAULT_FALLBACK_MODELS).filter((m) => m !== model);
+  const { seeds, source } = variationSeeds(o.numVariations, o.seed);
+  const negativePrompt = o.negativePrompt?.trim() ? o.negativePrompt.trim() : null;
+  return { backend, model, fallbackModels, seeds, seedSource: source, negativePrompt };
+}
+
 export interface GenerateOptions {
   prompt: string;
   promptSource: string;
@@ -286,13 +319,10 @@ export async function generateImages(opts: GenerateOptions): Promise<GenerationT
     opts.backendInstance ??
     (await createBackend(opts.backend, opts.env ?? (await import('../config/env.js')).loadEnv(), { logger: log, replicate: opts.replicate }));
   const isSketch = backend.name === 'sketch';
-  const model = isSketch ? SKETCH_MODEL : (opts.model ?? DEFAULT_MODEL);
-  const fallbackModels = isSketch ? [] : (opts.fallbackModels ?? DEFAULT_FALLBACK_MODELS).filter((m) => m !== model);
   if (isSketch && (opts.model || opts.fallbackModels?.length)) log.warn('--model/--fallback-model are ignored by the sketch backend');
-  const { seeds, source } = variationSeeds(opts.numVariations, opts.seed);
+  const { model, fallbackModels, seeds, seedSource: source, negativePrompt } = planGeneration({ ...opts, backend: backend.name });
   const concurrency =
     opts.concurrency ?? (isSketch ? Math.max(1, Math.min(4, availableParallelism())) : DEFAULT_REPLICATE_CONCURRENCY);
-  const negativePrompt = opts.negativePrompt?.trim() ? opts.negativePrompt.trim() : null;
 
   let done = 0;
   let failed = 0;

@@ -1,0 +1,84 @@
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import { recordScoringOutcome } from '../src/generation/generate.js';
+import { round6 } from '../src/runs/ledger.js';
+import { scoreGenerationDir } from '../src/scoring/rank.js';
+import { createImageScorer, type ImageScorer } from '../src/scoring/scorer.js';
+import type { Logger } from '../src/lib/log.js';
+import type { StageDefinition } from './stage.js';
+
+/**
+ * Stage 3: score the generation folder in one batch job, rank, rename by rank. The scorer (ONNX
+ * sessions on their own inference thread) is created once per worker process and device and held
+ * across jobs: models load once, however many runs this worker scores.
+ */
+const scorers = new Map<string, ImageScorer>();
+
+function scorerFor(device: string, logger: Logger): ImageScorer {
+  let s = scorers.get(device);
+  if (!s) {
+    s = createImageScorer({ device, logger });
+    scorers.set(device, s);
+  }
+  return s;
+}
+
+export async function closeScorers(): Promise<void> {
+  await Promise.all([...scorers.values()].map((s) => s.close()));
+  scorers.clear();
+}
+
+export const imageScoringStage: StageDefinition = {
+  async run(ctx) {
+    const gen = ctx.previous.find((s) => s.stage === 'image-generation');
+    const dir = typeof gen?.outputs.generation_dir === 'string' ? gen.outputs.generation_dir : undefined;
+    if (!dir) throw new UnrecoverableError('image-scoring needs the image-generation stage before it');
+    const started = new Date();
+    const artifacts = async () =>
+      (await readdir(dir)).filter((f) => /^image_\d+(_metadata\.json|\.png)$|^generation_trace\.json$/.test(f)).map((f) => relative(ctx.spec.run_dir, join(dir, f)));
+    const base = { stage: 'image-scoring' as const, dir, ok: true, cost_usd: 0, started_at: started.toISOString() };
+
+    if (ctx.spec.options.skip_scoring) {
+      await recordScoringOutcome(dir, { status: 'skipped', reason: '--skip-scoring' });
+      const ended = new Date();
+      return {
+        ...base,
+        partial: gen?.partial ?? false,
+        duration_ms: ended.getTime() - started.getTime(),
+        ended_at: ended.toISOString(),
+        outputs: { ordering: 'generation', note: 'scoring skipped: files keep generation order' },
+        scores: {},
+        artifacts: await artifacts(),
+      };
+    }
+
+    const device = ctx.device ?? 'cpu';
+    const r = await scoreGenerationDir(dir, {
+      scorer: scorerFor(device, ctx.logger),
+      device,
+      logger: ctx.logger,
+      onProgress: (done, total) => void ctx.progress((done / Math.max(1, total)) * 100, `scored ${done}/${total} on ${device}`),
+    });
+    const ended = new Date();
+    const best = r.images.find((i) => i.rank === 1);
+    return {
+      ...base,
+      cost_usd: round6(0),
+      partial: (gen?.partial ?? false) || r.unscorable.length > 0,
+      duration_ms: ended.getTime() - started.getTime(),
+      ended_at: ended.toISOString(),
+      outputs: {
+        ordering: 'rank',
+        best_image: r.best ? join(dir, r.best) : null,
+        metrics_available: r.metrics_available,
+        metrics_unavailable: r.metrics_unavailable,
+        weights_used: r.weights_used,
+        unscorable: r.unscorable,
+        device: r.device,
+      },
+      scores: best ? { best_overall: best.overall, best_metrics: best.metrics, ranked: r.images.map((i) => ({ rank: i.rank, file: i.file, overall: i.overall })) } : {},
+      artifacts: await artifacts(),
+    };
+  },
+};
