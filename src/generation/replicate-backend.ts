@@ -1,7 +1,7 @@
 import { imageCost } from '../config/prices.js';
 import { type Logger, silentLogger } from '../lib/log.js';
 import { type RetryDecision, type RetryPolicy, defaultRetryPolicy, parseRetryAfter, sleep, withRetry } from '../lib/retry.js';
-import { redact } from '../lib/secrets.js';
+import { redact, registerSecret } from '../lib/secrets.js';
 import { GenerationFailed, type GenerateRequest, type GenerateResult, type ImageBackend } from './backend.js';
 import { modelInput } from './sizes.js';
 
@@ -119,6 +119,8 @@ export class ReplicateBackend implements ImageBackend {
   private readonly baseFetch: typeof fetch;
 
   constructor(private readonly opts: ReplicateBackendOptions) {
+    // a token passed in code (not via the environment) must be redacted too
+    registerSecret(opts.token);
     this.policy = opts.policy ?? defaultRetryPolicy;
     this.log = opts.logger ?? silentLogger;
     this.baseFetch = opts.fetch ?? globalThis.fetch;

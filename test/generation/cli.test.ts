@@ -80,6 +80,13 @@ describe('loop generate-images (sketch backend)', () => {
     expect(trace.prompt_source).toBe(join(traceDir, '05_final_enhanced_prompt.txt'));
   });
 
+  it('reads the prompt from stdin with "-"', async () => {
+    const out = join(work, 'stdin');
+    const r = await runCli(['generate-images', '-', '-n', '1', '--backend', 'sketch', '-o', out, '--skip-scoring', '--json'], { cwd: work, stdin: PROMPT });
+    expect(r.code, r.stderr).toBe(0);
+    expect(GenerationTraceSchema.parse(JSON.parse(r.stdout))).toMatchObject({ prompt: PROMPT, prompt_source: 'stdin' });
+  });
+
   const bad: [string, string[], number, RegExp][] = [
     ['unsupported aspect ratio', ['p.txt', '--aspect-ratio', '5:4'], ExitCode.USAGE, /--aspect-ratio must be one of 1:1/],
     ['zero variations', ['p.txt', '-n', '0'], ExitCode.USAGE, /--num-variations must be between 1 and 32/],
