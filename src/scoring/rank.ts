@@ -41,6 +41,8 @@ export interface ScoreDirOptions {
   batchSize?: number;
   /** Overall weights (default anchors.json: pickscore 50, clip_score 25, vqa_score 15, aesthetic 10). */
   weights?: Record<string, number>;
+  /** CLIP model for CLIPScore (default clip-vit-large-patch14; the aesthetic head needs it). */
+  clipModel?: string;
 }
 
 export interface RankedImage {
@@ -154,7 +156,7 @@ export async function scoreGenerationDir(dir: string, opts: ScoreDirOptions = {}
   if (await recoverPendingRanking(dir)) logger.warn(`finished an interrupted ranking in ${dir}`);
   const { trace, metas, metaFiles } = await readGenerationDir(dir);
   const prompt = opts.prompt ?? trace?.prompt ?? metas[0]!.prompt;
-  const scorer = opts.scorer ?? createImageScorer({ device: opts.device, modelsDir: opts.modelsDir, logger, weights: opts.weights });
+  const scorer = opts.scorer ?? createImageScorer({ device: opts.device, modelsDir: opts.modelsDir, logger, weights: opts.weights, clipModel: opts.clipModel });
   const weights = opts.weights ?? scorer.weights;
   try {
     const avail = await scorer.availability();
