@@ -39,7 +39,7 @@ export const INTERIOR_WORDS = [
   'garage', 'bathroom', 'classroom', 'gym', 'lobby', 'attic', 'cellar', 'interior', 'indoors', 'table', 'counter', 'desk',
 ];
 /** Words that place a scene (the "where"). */
-export const PLACE_WORDS = [...new Set([...LANDSCAPE_WORDS, ...INTERIOR_WORDS, 'parking', 'lot', 'velvet', 'backdrop', 'surface', 'marble', 'tabletop', 'campfire'])];
+export const PLACE_WORDS = [...new Set([...LANDSCAPE_WORDS, ...INTERIOR_WORDS, 'parking', 'lot', 'velvet', 'backdrop', 'surface', 'marble', 'tabletop', 'campfire', 'puddle', 'snow', 'sand', 'grass', 'road', 'water', 'shore', 'pool', 'rooftop', 'stage'])];
 export const INTERIOR_PLACES = new Set(INTERIOR_WORDS);
 
 /** Time-of-day / season groups; two different groups in one prompt are a contradiction. */
@@ -70,7 +70,7 @@ export const CAMERAS = {
   cinema: ['ARRI Alexa Mini LF', 'Sony Venice 2', 'RED V-Raptor', 'ARRI Alexa 35'],
   stills: ['Canon EOS R5', 'Nikon Z9', 'Sony A7R V', 'Fujifilm GFX 100S', 'Hasselblad X2D', 'Leica SL2'],
 };
-export const CAMERA_PATTERN = /\b(arri|alexa|sony venice|venice 2|red v-raptor|red komodo|canon eos|nikon z\d|sony a7|fujifilm gfx|hasselblad|leica|phase one|blackmagic|pentax 67|mamiya)\b/i;
+export const CAMERA_PATTERN = /\b(arri|alexa|sony venice|venice 2|red v-raptor|red komodo|canon eos|nikon z\d|sony a7\w*|fujifilm gfx|hasselblad|leica|phase one|blackmagic|pentax 67|mamiya)\b/i;
 
 export const LENSES: Record<'wide' | 'normal' | 'portrait' | 'macro' | 'tele', string[]> = {
   wide: ['16mm ultra-wide lens', '24mm wide-angle lens', '28mm lens'],
@@ -106,11 +106,11 @@ export const LIGHT_PRESETS: LightPreset[] = [
   { id: 'neon-night', source: 'neon signs and wet street reflections', direction: 'from behind the subject', quality: 'hard', kelvin: 4000, time: 'night', where: 'exterior' },
   { id: 'storm', source: 'stormy overcast sky split by lightning', direction: 'from above and behind', quality: 'dramatic, high-contrast', kelvin: 6500, time: 'any', where: 'exterior' },
   { id: 'overcast', source: 'overcast daylight', direction: 'from above', quality: 'soft, even', kelvin: 6000, time: 'any', where: 'exterior' },
-  { id: 'softbox', source: 'a large softbox key light', direction: 'from camera left with a subtle fill from the right', quality: 'soft', kelvin: 5600, time: 'any', where: 'interior' },
+  { id: 'softbox', source: 'large softbox key light', direction: 'from camera left with a subtle fill from the right', quality: 'soft', kelvin: 5600, time: 'any', where: 'interior' },
   { id: 'window', source: 'north-facing window light', direction: 'from camera left', quality: 'diffused', kelvin: 5000, time: 'any', where: 'interior' },
   { id: 'firelight', source: 'flickering firelight', direction: 'from below and in front', quality: 'warm, soft', kelvin: 2000, time: 'night', where: 'any' },
   { id: 'candle', source: 'candlelight and a single tungsten lamp', direction: 'from the side', quality: 'soft, low-key', kelvin: 2400, time: 'night', where: 'interior' },
-  { id: 'rim-studio', source: 'a hard strip-light rim and a soft key', direction: 'from behind and camera right', quality: 'sculpted, specular', kelvin: 5600, time: 'any', where: 'interior' },
+  { id: 'rim-studio', source: 'strip-light rim and soft key light', direction: 'from behind and camera right', quality: 'sculpted, specular', kelvin: 5600, time: 'any', where: 'interior' },
 ];
 export const LIGHT_SOURCE_PATTERN = /\b(sun|sunlight|sunrise light|sunset light|daylight|skylight|window light|moonlight|lamp|lamps|practicals?|neon|candlelight|firelight|softbox|strip-light|led panel|key light|fill light|overcast|lightning|street ?lights?|spotlight|screen glow|flash|torchlight|lantern)\b/i;
 export const LIGHT_DIRECTION_PATTERN = /\b(from camera (left|right)|from (the )?(left|right|above|below|behind|overhead|the side|high)|backlit|backlighting|side ?light(ing)?|rim( light)?|top ?light|front ?light|three-quarter light|raking|overhead)\b/i;
