@@ -63,6 +63,12 @@ export function renderResults(trace: GenerationTrace, outDir: string, opts: { co
   } else out.push('no images were produced');
   out.push('');
   if (!scored) out.push(dim(`not ranked — ${trace.ordering_note ?? 'files keep generation order'}`));
+  else {
+    // Say which metrics could not run and why, so a ranking on fewer metrics is not mistaken for a full one.
+    const sc = (trace.scoring ?? {}) as { metrics_unavailable?: Record<string, string>; overall_note?: string };
+    for (const [m, why] of Object.entries(sc.metrics_unavailable ?? {})) out.push(dim(`${m} unavailable: ${why}`));
+    if (sc.overall_note) out.push(dim(`note: ${sc.overall_note}`));
+  }
   const best = scored ? images.find((i) => i.file === trace.best) ?? images[0] : undefined;
   if (best)
     out.push(bold(`best candidate: ${best.file} (seed ${best.seed}${best.scores?.overall != null ? `, overall ${best.scores.overall.toFixed(1)}` : ''})`));
