@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
+import { redact } from '../../src/lib/secrets.js';
 import { action, choiceArg, floatArg, intArg, parseOptions } from '../shared.js';
 
 /**
@@ -85,8 +86,8 @@ async function run(input: string, o: Options): Promise<number> {
         else if (e.phase === 'agent2') log.info(`iteration ${e.iteration}/${o.maxIterations}: overall ${e.overall!.toFixed(1)}`);
       },
     });
-    if (o.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
-    else process.stdout.write(formatReport(s));
+    // model output is untrusted text: a model that echoes the key must not print it
+    process.stdout.write(redact(o.json ? JSON.stringify(s, null, 2) + '\n' : formatReport(s)));
     return 0;
   } finally {
     process.removeListener('SIGINT', onSigint);

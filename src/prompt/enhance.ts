@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loadEnv, type Env } from '../config/env.js';
 import { LoopError, configError, errorLine, isLoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
+import { redactValue } from '../lib/secrets.js';
 import type { RetryPolicy } from '../lib/retry.js';
 import { CostLedger, type StageTiming } from '../runs/ledger.js';
 import { assessPrompt, DEFAULT_SKIP_THRESHOLD } from './assess.js';
@@ -173,7 +174,8 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
   const summary = (extra: Pick<PromptTraceSummary, 'final_prompt' | 'final_prompt_file' | 'final_scores' | 'stop_reason' | 'error' | 'best_iteration' | 'skipped_enhancement'>): PromptTraceSummary => {
     const own = new CostLedger();
     own.entries.push(...ledger.entries.slice(firstEntry).filter((e) => e.stage === stage));
-    return PromptTraceSummarySchema.parse({
+    // redacted like the file on disk, so what callers print equals what was written
+    return PromptTraceSummarySchema.parse(redactValue({
       schema_version: 1,
       original_prompt: opts.prompt,
       backend: opts.backend,
@@ -196,7 +198,7 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
       ended_at: new Date().toISOString(),
       duration_ms: Math.round(performance.now() - t0),
       ...extra,
-    });
+    }));
   };
 
   if (initial.scores.overall >= skipThreshold) {
