@@ -108,6 +108,6 @@ export function parseNpy(buf: Uint8Array): Float32Array {
   const header = new TextDecoder().decode(buf.subarray(start, start + hlen));
   if (!/'descr':\s*'<f4'/.test(header)) throw new Error(`.npy must be little-endian float32 ('<f4'); header: ${header.trim()}`);
   if (/'fortran_order':\s*True/.test(header)) throw new Error('.npy in Fortran order is not supported');
-  const data = buf.slice(start + hlen);
-  return new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4);
+  const data = new Uint8Array(buf.subarray(start + hlen)); // a copy, so the offset is aligned
+  return new Float32Array(data.buffer, 0, data.byteLength >> 2);
 }

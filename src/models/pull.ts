@@ -3,11 +3,10 @@
  * verification. A file is written as `<name>.part` and renamed to its final name only once it is
  * complete and verified, so a partial download never sits under the final name.
  */
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { LoopError } from '../errors.js';
 import { backoffMs, sleep } from '../lib/retry.js';
 import type { ModelEntry } from './manifest.js';
@@ -56,8 +55,17 @@ async function downloadOnce(url: string, part: string, onProgress: (received: nu
   let received = start;
   onProgress(received, total);
   const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (c: Buffer) => onProgress((received += c.length), total));
-  await pipeline(body, createWriteStream(part, { flags: resumed ? 'a' : 'w' }));
+  // Write each chunk before reading the next: when the connection drops, everything that arrived
+  // is on disk, so the next attempt resumes from exactly there.
+  const fh = await open(part, resumed ? 'a' : 'w');
+  try {
+    for await (const chunk of body) {
+      await fh.write(chunk as Uint8Array);
+      onProgress((received += (chunk as Uint8Array).length), total);
+    }
+  } finally {
+    await fh.close();
+  }
   if (total !== null && received < total) throw new Error(`connection closed after ${received} of ${total} bytes`);
   return { resumed };
 }
