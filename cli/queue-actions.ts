@@ -19,6 +19,7 @@ import { RunOptionsSchema, type RunSpec } from '../queues/payloads.js';
 import { enqueueRun, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
 import { watchRun } from '../queues/watch.js';
 import { startWorkers } from '../workers/host.js';
+import { BUILT_QUEUES } from '../workers/registry.js';
 import { duration, money, table } from './format.js';
 import { parseOptions } from './shared.js';
 
@@ -150,7 +151,7 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
       env,
       async (ctx) => {
         const spec = await newSpec(f, env, prompt, input, options);
-        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: [...QUEUE_NAMES], concurrency: f.concurrency, logger });
+        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: stagesOf(spec.workflow), concurrency: f.concurrency, logger });
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
@@ -206,7 +207,7 @@ function parseQueues(list: string): QueueName[] {
 
 export async function workerCommand(raw: Record<string, unknown>): Promise<number> {
   const f = parseOptions(WorkerFlags, raw);
-  const queues = parseQueues(f.queues);
+  const queues = f.queues === 'built' ? BUILT_QUEUES : parseQueues(f.queues);
   const env = loadEnv();
   await assertRedisReachable(env.REDIS_URL);
   const logger: Logger = createLogger({ verbose: f.verbose });

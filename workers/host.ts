@@ -3,7 +3,8 @@ import { QueueContext } from '../queues/context.js';
 import { createConnection } from '../queues/connection.js';
 import type { QueueName } from '../queues/names.js';
 import type { Logger } from '../src/lib/log.js';
-import { PROCESSORS, type ProcessorModule } from './registry.js';
+import { LoopError } from '../src/errors.js';
+import { BUILT_QUEUES, PROCESSORS, type ProcessorModule } from './registry.js';
 import { makeStageProcessor, recordFailedRun, toJobError } from './stage.js';
 
 export interface WorkerHostOptions {
@@ -32,8 +33,19 @@ export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost>
   const workers: Worker[] = [];
   const connections: ReturnType<typeof createConnection>[] = [];
   const disposers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(disposers.map((d) => d()));
+    await ctx.close();
+    for (const c of connections) c.disconnect();
+  };
   for (const queueName of opts.queues) {
-    const modules = await (opts.processors?.[queueName] ?? PROCESSORS[queueName])();
+    const load = opts.processors?.[queueName] ?? PROCESSORS[queueName];
+    if (!load) {
+      await closeAll();
+      throw new LoopError('USAGE', `the ${queueName} stage is not built yet; queues with workers: ${BUILT_QUEUES.join(', ')}`);
+    }
+    const modules = await load();
     const byName = new Map<string, ProcessorModule>();
     let stage: ProcessorModule | undefined;
     for (const m of modules) {
@@ -81,11 +93,6 @@ export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost>
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   return {
     workers,
-    async close() {
-      await Promise.all(workers.map((w) => w.close()));
-      await Promise.all(disposers.map((d) => d()));
-      await ctx.close();
-      for (const c of connections) c.disconnect();
-    },
+    close: closeAll,
   };
 }

@@ -10,11 +10,8 @@ export type ProcessorModule =
   /** Plain jobs (e.g. one image variation) that are not stages of their own. */
   | { kind: 'plain'; name: string; process(data: unknown, ctx: { progress(p: number, m: string): Promise<void>; device?: string }): Promise<unknown> };
 
-const notBuilt = (q: QueueName) => async (): Promise<ProcessorModule[]> => {
-  throw new Error(`the ${q} stage is not built yet`);
-};
-
-export const PROCESSORS: Record<QueueName, () => Promise<ProcessorModule[]>> = {
+/** Stages not built yet have no entry. */
+export const PROCESSORS: Partial<Record<QueueName, () => Promise<ProcessorModule[]>>> = {
   'image-prompt': async () => [{ kind: 'stage', def: (await import('./image-prompt.js')).imagePromptStage }],
   'image-generation': async () => {
     const m = await import('./image-generation.js');
@@ -24,8 +21,6 @@ export const PROCESSORS: Record<QueueName, () => Promise<ProcessorModule[]>> = {
     const m = await import('./image-scoring.js');
     return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScorers }];
   },
-  storyboard: notBuilt('storyboard'),
-  'video-prompt': notBuilt('video-prompt'),
-  'video-generation': notBuilt('video-generation'),
-  'video-scoring': notBuilt('video-scoring'),
 };
+
+export const BUILT_QUEUES = (Object.keys(PROCESSORS) as QueueName[]);

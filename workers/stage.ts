@@ -56,6 +56,16 @@ export function nextStageOf(spec: RunSpec, stage: QueueName): QueueName | null {
   return stages[stages.indexOf(stage) + 1] ?? null;
 }
 
+/** Split children's return values into the previous stage's result and fan-out values. */
+async function readChildren(job: Job, ctx: StageContext): Promise<void> {
+  ctx.fanValues = {};
+  for (const [key, v] of Object.entries(await job.getChildrenValues())) {
+    const r = StageResultSchema.safeParse(v);
+    if (r.success) ctx.previous = r.data.stages;
+    else ctx.fanValues[key] = v;
+  }
+}
+
 export function makeStageProcessor(
   def: StageDefinition,
   env: { queue(name: QueueName): Queue; logger: Logger; device?: string },
@@ -81,6 +91,7 @@ export function makeStageProcessor(
     };
 
     if (data.step === 'start' && def.fanOut) {
+      await readChildren(job, ctx); // the previous stage's result decides what to fan out
       const { queue, children, plan } = await def.fanOut(ctx);
       const q = env.queue(queue);
       // Deterministic job ids make this idempotent: a re-run after a crash re-adds nothing.
@@ -106,12 +117,7 @@ export function makeStageProcessor(
     // re-queues a failed child and then its parent; the parent parks here until the child is done).
     if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
 
-    const values = await job.getChildrenValues();
-    for (const [key, v] of Object.entries(values)) {
-      const r = StageResultSchema.safeParse(v);
-      if (r.success) ctx.previous = r.data.stages;
-      else ctx.fanValues[key] = v;
-    }
+    await readChildren(job, ctx);
     ctx.fanFailures = await job.getIgnoredChildrenFailures();
 
     let summary: StageSummary;

@@ -47,7 +47,7 @@ export function register(program: Command): void {
   program
     .command('worker')
     .description('process jobs from some stage queues until SIGINT/SIGTERM (running jobs finish first)')
-    .option('--queues <names>', `comma-separated queues (${QUEUE_NAMES.join(', ')})`, QUEUE_NAMES.join(','))
+    .option('--queues <names>', `comma-separated queues (${QUEUE_NAMES.join(', ')}); default: every stage that is built`, 'built')
     .option('--concurrency <n>', 'jobs per queue at once', intArg('--concurrency', 1, 256), 1)
     .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', 'cpu')
     .option('--lock-duration <ms>', 'job lock duration; a dead worker loses its jobs after this long', intArg('--lock-duration', 1000, 600_000), 30_000)

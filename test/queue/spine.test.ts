@@ -212,8 +212,10 @@ describe('run flows', () => {
         return { n: d.n, file: `image_00${d.n}.png` };
       },
     };
+    let seenAtFanOut: string[] = [];
     const gen: StageDefinition = {
       async fanOut(c) {
+        seenAtFanOut = c.previous.map((p) => p.stage); // the fan-out is decided from the previous stage's result
         return {
           queue: 'image-generation',
           children: [1, 2, 3].map((n) => ({ name: 'variation', data: { n }, jobId: `${c.spec.run_id}.variation.${n}` })),
@@ -232,6 +234,7 @@ describe('run flows', () => {
         return watchRun(ctx, s, () => {}, { tickMs: 200 });
       },
     );
+    expect(seenAtFanOut).toEqual(['image-prompt']);
     const genStage = view.stages.find((x) => x.stage === 'image-generation')!;
     expect(genStage.outputs).toEqual({ fan: 2, fan_failed: 1 });
     expect(genStage.partial).toBe(true);
