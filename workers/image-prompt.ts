@@ -23,6 +23,8 @@ export const imagePromptStage: StageDefinition = {
       threshold: o.threshold_image,
       skipThreshold: o.skip_threshold,
       brand: (o.brand as Brand | null) ?? null,
+      // only when images follow: a prompt-only run keeps the subject's own framing choice
+      aspectRatio: spec.workflow === 'prompt-only' ? undefined : o.aspect_ratio,
       backend: resolveAgentBackend(o.agent_backend, loadEnv()),
       creativeModel: o.creative_model,
       critiqueModel: o.critique_model,

@@ -40,6 +40,8 @@ export interface EnhanceOptions {
   threshold: number; // 0–100
   skipThreshold?: number; // default 75
   brand?: Brand | null;
+  /** Aspect ratio the images will have (pipeline runs); the prompt's aspect hint follows it. */
+  aspectRatio?: string;
   backend: AgentBackend;
   creativeModel: string;
   critiqueModel: string;
@@ -142,6 +144,7 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
       creativeModel: opts.creativeModel,
       critiqueModel: opts.critiqueModel,
       brand,
+      aspectRatio: opts.aspectRatio,
       ledger,
       stage,
       logger: log,
@@ -152,7 +155,7 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
     backendNote = `LLM agents via OpenAI-compatible chat completions at ${env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'}`;
   } else if (!agents) {
     agents = {
-      creative: createOfflineCinematographer({ seed, brand, ledger, stage }),
+      creative: createOfflineCinematographer({ seed, brand, aspectRatio: opts.aspectRatio, ledger, stage }),
       critic: createRubricCritic({ brand, ledger, stage }),
     };
     models = { creative: OFFLINE_CREATIVE_MODEL, critique: OFFLINE_CRITIC_MODEL };

@@ -124,7 +124,7 @@ const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const listJoin = (xs: string[]) => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
 
 /** Everything chosen for a prompt, from its content, the seed and the brand. Pure. */
-export function planShot(original: string, seed: number, brand?: Brand | null): ShotPlan {
+export function planShot(original: string, seed: number, brand?: Brand | null, aspectRatio?: string): ShotPlan {
   const base = stripStuffing(original).replace(/\s+/g, ' ').replace(/[.!;,\s]+$/, '');
   const cov: Coverage = coverage(base);
   const kind = primaryKind(base);
@@ -176,7 +176,8 @@ export function planShot(original: string, seed: number, brand?: Brand | null): 
     film: pick('film', films),
     grade: pick('grade', grades.filter(allowed).length ? grades.filter(allowed) : GRADES),
     moods,
-    aspect: pick('aspect', ASPECTS[kind]),
+    // the image stage's own aspect ratio when the run has one, so the hint never contradicts it
+    aspect: aspectRatio ?? pick('aspect', ASPECTS[kind]),
   };
 }
 
@@ -238,6 +239,8 @@ export interface CinematographerInput {
   critique: Critique | null;
   seed?: number;
   brand?: Brand | null;
+  /** Target aspect ratio of the images (e.g. "16:9"); otherwise one is chosen for the subject. */
+  aspectRatio?: string;
 }
 
 export interface CinematographerOutput {
@@ -251,7 +254,7 @@ export interface CinematographerOutput {
  * those the critic asked for (refine:*), and trim when it said too_long.
  */
 export function cinematograph(input: CinematographerInput): CinematographerOutput {
-  const plan = planShot(input.original, input.seed ?? 0, input.brand);
+  const plan = planShot(input.original, input.seed ?? 0, input.brand, input.aspectRatio);
   const flags = input.critique?.flags ?? [];
   const prev = input.previous ? coverage(input.previous).refinements : new Set<string>();
   const refinements = new Set<Refinement>();
@@ -295,12 +298,12 @@ export function cinematograph(input: CinematographerInput): CinematographerOutpu
 export const OFFLINE_CREATIVE_MODEL = 'offline-cinematographer';
 
 /** The rule-based cinematographer as a CreativeAgent for the loop (offline backend). */
-export function createOfflineCinematographer(opts: { seed?: number; brand?: Brand | null; ledger?: CostLedger; stage?: string } = {}): CreativeAgent<Critique> {
+export function createOfflineCinematographer(opts: { seed?: number; brand?: Brand | null; aspectRatio?: string; ledger?: CostLedger; stage?: string } = {}): CreativeAgent<Critique> {
   return {
     name: OFFLINE_CREATIVE_MODEL,
     async create(input) {
       opts.ledger?.record({ stage: opts.stage ?? 'image_prompt', provider: 'offline', model: OFFLINE_CREATIVE_MODEL, kind: 'none', cost_usd: 0, note: 'rule-based, no LLM' });
-      const r = cinematograph({ original: input.original, previous: input.previous, critique: input.critique, seed: opts.seed, brand: opts.brand });
+      const r = cinematograph({ original: input.original, previous: input.previous, critique: input.critique, seed: opts.seed, brand: opts.brand, aspectRatio: opts.aspectRatio });
       return { output: r.prompt, notes: r.notes, model: OFFLINE_CREATIVE_MODEL, usage: { input_tokens: 0, output_tokens: 0, calls: 1 }, cost_usd: 0 };
     },
   };

@@ -20,6 +20,8 @@ export interface OpenAIAgentOptions {
   creativeModel: string;
   critiqueModel: string;
   brand?: Brand | null;
+  /** Target aspect ratio of the images; the prompt's aspect hint must match it. */
+  aspectRatio?: string;
   ledger?: CostLedger;
   stage?: string;
   logger?: Logger;
@@ -210,6 +212,7 @@ export function createOpenAIAgents(o: OpenAIAgentOptions): { creative: CreativeA
           ? `Critique of it (overall ${input.critique.scores.overall}):\n${input.critique.feedback.map((f) => `- ${f}`).join('\n')}\nFlags: ${input.critique.flags.join(', ') || '(none)'}`
           : '',
         brandText(o.brand),
+        o.aspectRatio ? `The image will be rendered at ${o.aspectRatio}; the aspect-ratio hint must say ${o.aspectRatio}.` : '',
       ]
         .filter(Boolean)
         .join('\n\n');

@@ -75,3 +75,14 @@ describe('offline cinematographer behaviour', () => {
     }
   });
 });
+
+describe('aspect ratio of the images', () => {
+  it('follows the target aspect ratio when the pipeline gives one, for every dev prompt', () => {
+    for (const p of ['a cat sleeping on a windowsill in the afternoon', 'a bottle of perfume on black velvet', 'a drone flying over a turquoise lagoon'])
+      for (const ar of ['16:9', '9:16', '1:1']) {
+        const out = cinematograph({ original: p, previous: null, critique: null, seed: 3, aspectRatio: ar }).prompt;
+        expect(out).toContain(`Framed for a ${ar} aspect ratio.`);
+        expect(out.match(/aspect ratio/g)).toHaveLength(1);
+      }
+  });
+});

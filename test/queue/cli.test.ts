@@ -80,6 +80,7 @@ describe('loop run (embedded)', () => {
     // images are drawn from the enhanced prompt, not the raw input
     const enhanced = readFileSync(join(runDir, 'stage_1_image_prompt', readdirSync(join(runDir, 'stage_1_image_prompt')).find((f) => f.endsWith('final_enhanced_prompt.txt'))!), 'utf8').trim();
     expect(trace.prompt).toBe(enhanced);
+    expect(enhanced).toContain('Framed for a 16:9 aspect ratio.'); // the hint follows the images' aspect ratio
     const summary = JSON.parse(readFileSync(join(runDir, 'workflow_summary.json'), 'utf8'));
     expect(summary.best_outputs.best_image).toBe(join(gen, 'image_001.png'));
   });
