@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { recordScoringOutcome } from '../src/generation/generate.js';
@@ -54,8 +55,9 @@ export const imageScoringStage: StageDefinition = {
     }
 
     const device = ctx.device ?? 'cpu';
+    const scorer = scorerFor(device, ctx.logger);
     const r = await scoreGenerationDir(dir, {
-      scorer: scorerFor(device, ctx.logger),
+      scorer,
       device,
       logger: ctx.logger,
       onProgress: (done, total) => void ctx.progress((done / Math.max(1, total)) * 100, `scored ${done}/${total} on ${device}`),
@@ -76,6 +78,10 @@ export const imageScoringStage: StageDefinition = {
         weights_used: r.weights_used,
         unscorable: r.unscorable,
         device: r.device,
+        // which worker scored it, and how many model sessions its process has loaded so far:
+        // a worker that holds its models shows the same count on every job after its first
+        worker: `${hostname()}:${process.pid}`,
+        scorer_session_loads: scorer.stats().loads,
       },
       scores: best ? { best_overall: best.overall, best_metrics: best.metrics, ranked: r.images.map((i) => ({ rank: i.rank, file: i.file, overall: i.overall })) } : {},
       artifacts: await artifacts(),
