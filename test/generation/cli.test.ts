@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { GenerationTraceSchema } from '../../src/generation/metadata.js';
 import { startFakeReplicate, type FakeReplicate } from '../fakes/replicate-server.js';
-import { runCli } from './cli-helper.js';
+import { runCli } from '../helpers/cli.js';
 
 let work: string;
 let fake: FakeReplicate;

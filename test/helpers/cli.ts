@@ -5,7 +5,7 @@
  *   r.code, r.stdout, r.stderr, r.stderrLines, r.cwd
  *
  * The child gets a clean environment: the parent's OPENAI_*, REPLICATE_*, LOOP_* and REDIS_URL are
- * removed so a developer's shell cannot change a test's outcome; pass what the test needs in `env`
+ * removed and HOME is the working directory so a developer's shell cannot change a test's outcome; pass what the test needs in `env`
  * (a value of undefined removes a variable). It runs in a fresh temp directory unless `cwd` is given,
  * so no .env and no ./output from the repository leak in. Build first (`npm test` does, via pretest).
  */
@@ -38,9 +38,15 @@ export interface CliResult {
 
 const SCRUB = /^(OPENAI_|REPLICATE_|LOOP_|REDIS_URL$)/;
 
-export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+export function cliEnv(extra: Record<string, string | undefined> = {}, home?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!SCRUB.test(k)) env[k] = v;
+  // a private HOME: no user cache (e.g. ~/.cache/loop/models) changes what a test sees
+  if (home) {
+    env.HOME = home;
+    delete env.XDG_CACHE_HOME;
+  }
+  env.NO_COLOR = '1';
   for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
   else env[k] = v;
   return env;
@@ -50,7 +56,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
   if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} is missing: build first (npx tsc -p .)`);
   const cwd = opts.cwd ?? mkdtempSync(join(tmpdir(), 'loop-cli-'));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, env: cliEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd, env: cliEnv(opts.env, cwd), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -26,7 +26,7 @@ const base = (work: string, extra: Record<string, string | undefined> = {}) => (
 });
 
 function startWorker(work: string, args: string[], env: Record<string, string | undefined> = {}) {
-  const child = spawn(process.execPath, [CLI_PATH, 'worker', ...args], { cwd: work, env: cliEnv(base(work, env)), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_PATH, 'worker', ...args], { cwd: work, env: cliEnv(base(work, env), work), stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));

@@ -22,7 +22,7 @@ afterAll(async () => {
 function worker(queues: string, concurrency: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [CLI_PATH, 'worker', '--queues', queues, '--concurrency', String(concurrency)], {
     cwd: work,
-    env: cliEnv(env),
+    env: cliEnv(env, work),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   procs.push(child);
