@@ -119,9 +119,11 @@ function printOutcome(view: RunView, log: (line: string) => void) {
   const s = view.spec;
   log(`run ${s.run_id} ${view.outcome} · cost ${money(view.costUsd)} · ${view.stages.length} stage(s)`);
   for (const st of view.stages) {
-    const best = st.outputs.best_image ? ` best ${String(st.outputs.best_image)}` : '';
-    log(`  ${st.stage.padEnd(17)} ${duration(st.duration_ms).padStart(7)}  ${money(st.cost_usd)}${best}`);
+    const note = typeof st.outputs.backend_note === 'string' ? `  ${st.outputs.backend_note}` : '';
+    log(`  ${st.stage.padEnd(17)} ${duration(st.duration_ms).padStart(7)}  ${money(st.cost_usd)}${note}`);
   }
+  const best = view.stages.find((x) => x.outputs.best_image)?.outputs.best_image;
+  if (best) log(`best image: ${String(best)}`);
   const fp = view.stages.find((x) => x.stage === 'image-prompt')?.outputs.final_prompt;
   if (fp) log(`final prompt: ${String(fp)}`);
   if (view.error && view.outcome === 'failed') log(`error: ${view.error}`);

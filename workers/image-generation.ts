@@ -130,6 +130,7 @@ export const imageGenerationStage: StageDefinition = {
       outputs: {
         prompt: plan.prompt,
         backend: plan.backend,
+        backend_note: trace.backend_note,
         images: images.length,
         failed: failures.length,
         generation_dir: ctx.stageDir,

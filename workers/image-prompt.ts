@@ -55,6 +55,7 @@ export const imagePromptStage: StageDefinition = {
         summary_file: join(stageDir, 'prompt_trace_summary.json'),
         stop_reason: summary.stop_reason,
         backend: summary.backend,
+        backend_note: summary.backend_note,
       },
       scores: { image_prompt_overall: summary.final_scores.overall, ...summary.final_scores },
       artifacts: files.map((f) => join('stage_1_image_prompt', f)),

@@ -30,6 +30,12 @@ export async function closeScorers(): Promise<void> {
   scorers.clear();
 }
 
+/** Which metrics made the ranking, in words: a technical-only ranking must not pass for a model one. */
+function scoringNote(available: string[], unavailable: Record<string, string>): string {
+  const missing = Object.keys(unavailable);
+  return `ranked by ${available.join(', ') || 'nothing'}${missing.length ? `; unavailable: ${missing.join(', ')} (reasons in generation_trace.json; loop models list)` : ''}`;
+}
+
 export const imageScoringStage: StageDefinition = {
   async run(ctx) {
     const gen = ctx.previous.find((s) => s.stage === 'image-generation');
@@ -48,7 +54,7 @@ export const imageScoringStage: StageDefinition = {
         partial: gen?.partial ?? false,
         duration_ms: ended.getTime() - started.getTime(),
         ended_at: ended.toISOString(),
-        outputs: { ordering: 'generation', note: 'scoring skipped: files keep generation order' },
+        outputs: { ordering: 'generation', backend_note: 'scoring skipped (--skip-scoring): files keep generation order' },
         scores: {},
         artifacts: await artifacts(),
       };
@@ -72,6 +78,7 @@ export const imageScoringStage: StageDefinition = {
       ended_at: ended.toISOString(),
       outputs: {
         ordering: 'rank',
+        backend_note: scoringNote(r.metrics_available, r.metrics_unavailable),
         best_image: r.best ? join(dir, r.best) : null,
         metrics_available: r.metrics_available,
         metrics_unavailable: r.metrics_unavailable,

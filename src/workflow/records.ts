@@ -120,7 +120,10 @@ export async function writeRunRecords(spec: RunSpec, stages: StageSummary[], sta
   const quality_scores: Record<string, unknown> = {};
   const files: Record<string, string> = {};
   const best_outputs: Record<string, unknown> = { best_image: null, best_video: null };
+  /** What actually did each stage's work (offline defaults say so). */
+  const backends: Record<string, string> = {};
   for (const s of stages) {
+    if (typeof s.outputs.backend_note === 'string') backends[s.stage] = s.outputs.backend_note;
     cost_by_stage[s.stage] = round6((cost_by_stage[s.stage] ?? 0) + s.cost_usd);
     time_by_stage[s.stage] = (time_by_stage[s.stage] ?? 0) + s.duration_ms;
     if (Object.keys(s.scores).length) quality_scores[s.stage] = s.scores;
@@ -146,6 +149,7 @@ export async function writeRunRecords(spec: RunSpec, stages: StageSummary[], sta
     time_by_stage,
     quality_scores,
     best_outputs,
+    backends,
     files,
     created_at: spec.created_at,
     started_at: started,
