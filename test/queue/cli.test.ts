@@ -83,6 +83,11 @@ describe('loop run (embedded)', () => {
     expect(enhanced).toContain('Framed for a 16:9 aspect ratio.'); // the hint follows the images' aspect ratio
     const summary = JSON.parse(readFileSync(join(runDir, 'workflow_summary.json'), 'utf8'));
     expect(summary.best_outputs.best_image).toBe(join(gen, 'image_001.png'));
+    // the offline defaults say what they are
+    expect(summary.backends['image-prompt']).toMatch(/no LLM/);
+    expect(summary.backends['image-generation']).toMatch(/not model output/);
+    expect(summary.backends['image-scoring']).toMatch(/^ranked by technical; unavailable: .*clip_score/);
+    expect(r.stdout).toMatch(/not model output/);
   });
 
   it('says how to get Redis when there is none', async () => {
