@@ -162,7 +162,11 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
           out(`run ${spec.run_id} (${spec.workflow}) → ${spec.run_dir}`);
           const view = await watchRun(ctx, spec, makePrinter(out), { signal: abort.signal });
           if (abort.signal.aborted) {
-            logger.warn('interrupted: finishing the running jobs; resume later with the same Redis (loop worker)');
+            logger.warn(
+              embedded
+                ? `interrupted: the running jobs finish, then the private Redis stops; what was written stays in ${spec.run_dir}`
+                : `interrupted: the running jobs finish; the rest of run ${spec.run_id} stays queued on REDIS_URL for \`loop worker\` (follow it with \`loop tail ${spec.run_id}\`)`,
+            );
             return ExitCode.INTERRUPTED;
           }
           if (f.json) process.stdout.write(JSON.stringify(view, null, 2) + '\n');
