@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
+import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
 import { redact } from '../../src/lib/secrets.js';
 import { action, choiceArg, floatArg, intArg, parseOptions } from '../shared.js';
 
@@ -19,6 +20,7 @@ const OptionsSchema = z.object({
   creativeModel: z.string().trim().min(1),
   critiqueModel: z.string().trim().min(1),
   seed: z.number().int().nonnegative().optional(),
+  aspectRatio: z.enum(ASPECT_RATIOS).optional(),
   json: z.boolean().default(false),
   verbose: z.boolean().default(false),
 });
@@ -38,6 +40,7 @@ export function register(program: Command): void {
     .option('--creative-model <m>', 'model for the cinematographer (openai backend)', 'gpt-4o')
     .option('--critique-model <m>', 'model for the prompt engineer (openai backend)', 'gpt-4o')
     .option('--seed <n>', 'seed for the offline agents\' choices (default 0)', intArg('--seed', 0, 2 ** 31 - 1))
+    .option('--aspect-ratio <r>', `the images' aspect ratio, for the prompt's framing hint (${ASPECT_RATIOS.join(', ')}; default: chosen for the subject)`, choiceArg('--aspect-ratio', ASPECT_RATIOS))
     .option('--json', 'print only the summary JSON on stdout')
     .option('-v, --verbose', 'log every agent call to stderr')
     .action(action((input: string, raw: unknown) => run(input, parseOptions(OptionsSchema, raw))));
@@ -77,6 +80,7 @@ async function run(input: string, o: Options): Promise<number> {
       creativeModel: o.creativeModel,
       critiqueModel: o.critiqueModel,
       seed: o.seed,
+      aspectRatio: o.aspectRatio,
       logger: log,
       env,
       signal: ac.signal,

@@ -30,6 +30,13 @@ describe('loop enhance-image-prompt', () => {
     expect(readdirSync(dir)).toContain(summary.final_prompt_file);
   });
 
+  it('--aspect-ratio sets the framing hint to the images\' aspect ratio', async () => {
+    const work = tmp();
+    const r = await runCli(['enhance-image-prompt', '-', '--aspect-ratio', '9:16', '--json'], { cwd: work, stdin: 'a cat on a windowsill', env: { LOOP_OUTPUT_DIR: join(work, 'out') } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).final_prompt).toContain('Framed for a 9:16 aspect ratio.');
+  });
+
   it('reads a file, honours --output-dir and --brand, and --json prints only the summary', async () => {
     const work = tmp();
     writeFileSync(join(work, 'prompt.txt'), 'a cup of espresso on a wooden table\n');
