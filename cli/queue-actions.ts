@@ -14,7 +14,8 @@ import { assertRedisReachable } from '../queues/connection.js';
 import { QueueContext } from '../queues/context.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../queues/embedded-redis.js';
 import { inspectRun, type JobView, type RunView } from '../queues/inspect.js';
-import { isQueueName, QUEUE_NAMES, WORKFLOWS, type QueueName } from '../queues/names.js';
+import { isQueueName, QUEUE_NAMES, WORKFLOW_STAGES, WORKFLOWS, type QueueName } from '../queues/names.js';
+import { validateGenerationRequest } from '../src/generation/generate.js';
 import { RunOptionsSchema, type RunSpec } from '../queues/payloads.js';
 import { enqueueRun, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
 import { watchRun } from '../queues/watch.js';
@@ -41,7 +42,8 @@ const RunFlags = z.object({
   negativePrompt: z.string().optional(),
   skipScoring: z.boolean(),
   outputDir: z.string().optional(),
-  concurrency: z.number(),
+  concurrency: z.number().default(4), // run only
+  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').default('cpu'), // run only
   json: z.boolean(),
   verbose: z.boolean(),
 });
@@ -53,6 +55,8 @@ const exitFor = (o: RunView['outcome']) => (o === 'completed' ? ExitCode.OK : o 
 async function prepareRun(input: string, raw: Record<string, unknown>, env: Env, checkKeys: boolean) {
   const f = parseOptions(RunFlags, raw);
   stagesOf(f.workflow); // an unbuilt workflow is a usage error, before anything is written
+  if (WORKFLOW_STAGES[f.workflow]?.includes('image-generation'))
+    validateGenerationRequest({ numVariations: f.numImageVariations, aspectRatio: f.aspectRatio, seed: f.seed });
   const prompt = await readPromptInput(input);
   const brand = f.brand ? await loadBrand(f.brand) : null;
   if (checkKeys && f.agentBackend === 'openai' && !env.OPENAI_API_KEY)
@@ -153,7 +157,7 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
       env,
       async (ctx) => {
         const spec = await newSpec(f, env, prompt, input, options);
-        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: stagesOf(spec.workflow), concurrency: f.concurrency, logger });
+        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: stagesOf(spec.workflow), concurrency: f.concurrency, device: f.device, logger });
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
@@ -272,7 +276,10 @@ export async function statusCommand(runId: string | undefined, raw: Record<strin
   return withContext(env, async (ctx) => {
     if (!runId) {
       const ids = await listRuns(ctx);
-      const views = await Promise.all(ids.map(async (id) => inspectRun(ctx, await getRunSpec(ctx, id))));
+      // a run whose record or jobs expired is left out of the list, not an error
+      const views = (await Promise.all(ids.map(async (id) => inspectRun(ctx, await getRunSpec(ctx, id)).catch(() => null)))).filter(
+        (v): v is RunView => v !== null,
+      );
       if (json) process.stdout.write(JSON.stringify(views.map((v) => ({ run_id: v.spec.run_id, workflow: v.spec.workflow, outcome: v.outcome, cost_usd: v.costUsd, run_dir: v.spec.run_dir }))) + '\n');
       else if (!views.length) process.stdout.write('no runs yet: loop enqueue <prompt-file>\n');
       else process.stdout.write(table(['run', 'workflow', 'outcome', 'cost', 'dir'], views.map((v) => [v.spec.run_id, v.spec.workflow, v.outcome, money(v.costUsd), v.spec.run_dir])) + '\n');

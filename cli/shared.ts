@@ -33,6 +33,9 @@ export function choiceArg<T extends string>(name: string, choices: readonly T[])
   };
 }
 
+/** A repeatable flag: `--x a --x b` → ['a', 'b']. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
 /** Validate the parsed options of a command with zod: the CLI boundary. */
 export function parseOptions<T>(schema: ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);

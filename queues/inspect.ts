@@ -1,4 +1,5 @@
 import { FlowProducer, type Job, type JobNode } from 'bullmq';
+import { LoopError } from '../src/errors.js';
 import type { QueueContext } from './context.js';
 import { StageResultSchema, type RunSpec, type StageSummary } from './payloads.js';
 import { rootOf } from './runs.js';
@@ -71,19 +72,21 @@ export async function inspectRun(ctx: QueueContext, spec: RunSpec): Promise<RunV
   }
   const stages = [...byStage.values()];
   const rootJob = jobs[0];
+  if (!rootJob)
+    throw new LoopError('NOT_FOUND', `run ${spec.run_id} has no jobs in Redis any more (expired or removed); its files are in ${spec.run_dir}`);
   let outcome: RunOutcome = 'waiting';
-  if (!rootJob) outcome = 'failed';
-  else if (rootJob.state === 'completed') outcome = stages.some((s) => s.partial) ? 'partial' : 'completed';
+  if (rootJob.state === 'completed') outcome = stages.some((s) => s.partial) ? 'partial' : 'completed';
   else if (rootJob.state === 'failed') outcome = 'failed';
   else if (jobs.some((j) => j.state === 'active' || j.state === 'completed' || j.attemptsMade > 0)) outcome = 'running';
-  const failed = jobs.find((j) => j.state === 'failed');
+  // the deepest failed job is the cause; its ancestors only say "child … failed"
+  const failed = jobs.filter((j) => j.state === 'failed').sort((a, b) => b.depth - a.depth)[0];
   return {
     spec,
     outcome,
     jobs,
     stages,
     costUsd: Math.round(stages.reduce((s, x) => s + x.cost_usd, 0) * 1e6) / 1e6,
-    error: !rootJob ? 'the run has no jobs in Redis (expired or removed)' : failed?.failedReason,
+    error: failed?.failedReason,
   };
 }
 

@@ -21,6 +21,7 @@ export const STAGE_JOB_OPTS: JobsOptions = {
   removeOnComplete: { age: 7 * 24 * 3600 },
   removeOnFail: { age: 30 * 24 * 3600 },
 };
+const RUN_RECORD_TTL_S = 30 * 24 * 3600;
 
 export function newRunId(runDir: string): string {
   return `${basename(runDir).replace(/[^A-Za-z0-9_-]/g, '')}-${randomBytes(3).toString('hex')}`;
@@ -62,8 +63,11 @@ export function buildFlow(spec: RunSpec): FlowJob {
 export async function enqueueRun(ctx: QueueContext, spec: RunSpec): Promise<{ runId: string; root: { queue: QueueName; id: string } }> {
   RunSpecSchema.parse(spec);
   await writeJsonAtomic(`${spec.run_dir}/run_spec.json`, spec);
-  await ctx.connection.set(ctx.key('run', spec.run_id), JSON.stringify(spec));
-  await ctx.connection.zadd(ctx.key('runs'), Date.now(), spec.run_id);
+  // run records live as long as their failed jobs do (STAGE_JOB_OPTS.removeOnFail)
+  const now = Date.now();
+  await ctx.connection.set(ctx.key('run', spec.run_id), JSON.stringify(spec), 'EX', RUN_RECORD_TTL_S);
+  await ctx.connection.zadd(ctx.key('runs'), now, spec.run_id);
+  await ctx.connection.zremrangebyscore(ctx.key('runs'), 0, now - RUN_RECORD_TTL_S * 1000);
   const producer = new FlowProducer({ connection: ctx.connection, prefix: ctx.prefix });
   try {
     await producer.add(buildFlow(spec));

@@ -34,13 +34,17 @@ export async function watchRun(
       onView(view);
       if (isFinal(view.outcome) || opts.signal?.aborted) return view;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, opts.tickMs ?? 1000);
+        const done = () => {
+          opts.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, opts.tickMs ?? 1000);
         wake = () => {
           clearTimeout(t);
           // coalesce bursts of events into one read
-          setTimeout(resolve, 50);
+          setTimeout(done, 50);
         };
-        opts.signal?.addEventListener('abort', () => resolve(), { once: true });
+        opts.signal?.addEventListener('abort', done, { once: true });
       });
       wake = undefined;
     }

@@ -29,6 +29,11 @@ export interface WorkerHost {
 
 /** Run workers for a subset of the stage queues in this process. */
 export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost> {
+  const loaders = opts.queues.map((queueName) => {
+    const load = opts.processors?.[queueName] ?? PROCESSORS[queueName];
+    if (!load) throw new LoopError('USAGE', `the ${queueName} stage is not built yet; queues with workers: ${BUILT_QUEUES.join(', ')}`);
+    return { queueName, load };
+  });
   const ctx = new QueueContext(opts.redisUrl, opts.prefix);
   const workers: Worker[] = [];
   const connections: ReturnType<typeof createConnection>[] = [];
@@ -39,60 +44,66 @@ export async function startWorkers(opts: WorkerHostOptions): Promise<WorkerHost>
     await ctx.close();
     for (const c of connections) c.disconnect();
   };
-  for (const queueName of opts.queues) {
-    const load = opts.processors?.[queueName] ?? PROCESSORS[queueName];
-    if (!load) {
-      await closeAll();
-      throw new LoopError('USAGE', `the ${queueName} stage is not built yet; queues with workers: ${BUILT_QUEUES.join(', ')}`);
+  try {
+    for (const { queueName, load } of loaders) {
+      const modules = await load();
+      const connection = createConnection(opts.redisUrl, { blocking: true });
+      connections.push(connection);
+      workers.push(createWorker(queueName, modules, connection, ctx, opts, disposers));
     }
-    const modules = await load();
-    const byName = new Map<string, ProcessorModule>();
-    let stage: ProcessorModule | undefined;
-    for (const m of modules) {
-      if (m.kind === 'stage') {
-        stage = m;
-        if (m.dispose) disposers.push(m.dispose);
-      }
-      else byName.set(m.name, m);
-    }
-    const stageProcessor =
-      stage?.kind === 'stage' ? makeStageProcessor(stage.def, { queue: (n) => ctx.queue(n), logger: opts.logger, device: opts.device }) : undefined;
-    const processor = async (job: Job, token?: string) => {
-      if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token);
-      const plain = byName.get(job.name);
-      if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`no processor for job "${job.name}" on ${queueName}`);
-      try {
-        return await plain.process(job.data, {
-          progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
-          device: opts.device,
-        });
-      } catch (e) {
-        throw toJobError(e);
-      }
-    };
-    const lockDuration = opts.lockDuration ?? 30_000;
-    const connection = createConnection(opts.redisUrl, { blocking: true });
-    connections.push(connection);
-    const worker = new Worker(queueName, processor, {
-      connection,
-      prefix: opts.prefix,
-      concurrency: opts.concurrency,
-      lockDuration,
-      stalledInterval: Math.max(500, Math.floor(lockDuration / 2)),
-      maxStalledCount: 2,
-    });
-    worker.on('error', (e) => opts.logger.debug(`worker ${queueName}: ${e.message}`));
-    worker.on('active', (job) => opts.onEvent?.({ type: 'active', queue: queueName, jobId: job.id ?? '?' }));
-    worker.on('completed', (job) => opts.onEvent?.({ type: 'completed', queue: queueName, jobId: job.id ?? '?' }));
-    worker.on('failed', (job, err) => {
-      opts.onEvent?.({ type: 'failed', queue: queueName, jobId: job?.id ?? '?', detail: err.message });
-      if (job && job.name === 'stage') recordFailedRun(job, err).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
-    });
-    workers.push(worker);
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
+  } catch (e) {
+    // a half-started host must not keep blocking Redis connections open
+    await closeAll();
+    throw e;
   }
-  await Promise.all(workers.map((w) => w.waitUntilReady()));
-  return {
-    workers,
-    close: closeAll,
+  return { workers, close: closeAll };
+}
+
+function createWorker(
+  queueName: QueueName,
+  modules: ProcessorModule[],
+  connection: ReturnType<typeof createConnection>,
+  ctx: QueueContext,
+  opts: WorkerHostOptions,
+  disposers: (() => Promise<void>)[],
+): Worker {
+  const byName = new Map<string, ProcessorModule>();
+  let stageProcessor: ReturnType<typeof makeStageProcessor> | undefined;
+  for (const m of modules) {
+    if (m.kind === 'stage') {
+      stageProcessor = makeStageProcessor(m.def, { queue: (n) => ctx.queue(n), logger: opts.logger, device: opts.device });
+      if (m.dispose) disposers.push(m.dispose);
+    } else byName.set(m.name, m);
+  }
+  const processor = async (job: Job, token?: string) => {
+    if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token);
+    const plain = byName.get(job.name);
+    if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`no processor for job "${job.name}" on ${queueName}`);
+    try {
+      return await plain.process(job.data, {
+        progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
+        device: opts.device,
+      });
+    } catch (e) {
+      throw toJobError(e);
+    }
   };
+  const lockDuration = opts.lockDuration ?? 30_000;
+  const worker = new Worker(queueName, processor, {
+    connection,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency,
+    lockDuration,
+    stalledInterval: Math.max(500, Math.floor(lockDuration / 2)),
+    maxStalledCount: 2,
+  });
+  worker.on('error', (e) => opts.logger.debug(`worker ${queueName}: ${e.message}`));
+  worker.on('active', (job) => opts.onEvent?.({ type: 'active', queue: queueName, jobId: job.id ?? '?' }));
+  worker.on('completed', (job) => opts.onEvent?.({ type: 'completed', queue: queueName, jobId: job.id ?? '?' }));
+  worker.on('failed', (job, err) => {
+    opts.onEvent?.({ type: 'failed', queue: queueName, jobId: job?.id ?? '?', detail: err.message });
+    if (job && job.name === 'stage') recordFailedRun(job, err).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
+  });
+  return worker;
 }

@@ -1,5 +1,6 @@
 import { UnrecoverableError, WaitingChildrenError, type Job, type Processor, type Queue } from 'bullmq';
 import { LoopError } from '../src/errors.js';
+import { redact } from '../src/lib/secrets.js';
 import type { Logger } from '../src/lib/log.js';
 import { writeCheckpoint, writeRunRecords } from '../src/workflow/records.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
@@ -47,8 +48,13 @@ export interface StageDefinition {
 const USER_ERRORS = new Set(['USAGE', 'INPUT', 'CONFIG', 'NOT_FOUND', 'MODEL']);
 
 export function toJobError(e: unknown): Error {
-  if (e instanceof LoopError && USER_ERRORS.has(e.kind)) return new UnrecoverableError(e.message);
-  return e instanceof Error ? e : new Error(String(e));
+  // a job's failedReason is stored in Redis and printed by tail/status: never a secret
+  if (e instanceof LoopError && USER_ERRORS.has(e.kind)) return new UnrecoverableError(redact(e.message));
+  if (e instanceof UnrecoverableError) return new UnrecoverableError(redact(e.message));
+  const err = e instanceof Error ? e : new Error(String(e));
+  const clean = new Error(redact(err.message));
+  clean.stack = redact(err.stack ?? '');
+  return clean;
 }
 
 export function nextStageOf(spec: RunSpec, stage: QueueName): QueueName | null {
@@ -92,7 +98,13 @@ export function makeStageProcessor(
 
     if (data.step === 'start' && def.fanOut) {
       await readChildren(job, ctx); // the previous stage's result decides what to fan out
-      const { queue, children, plan } = await def.fanOut(ctx);
+      let fanned: Awaited<ReturnType<NonNullable<StageDefinition['fanOut']>>>;
+      try {
+        fanned = await def.fanOut(ctx);
+      } catch (e) {
+        throw toJobError(e);
+      }
+      const { queue, children, plan } = fanned;
       const q = env.queue(queue);
       // Deterministic job ids make this idempotent: a re-run after a crash re-adds nothing.
       await q.addBulk(

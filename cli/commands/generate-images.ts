@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ExitCode, LoopError } from '../../src/errors.js';
 import { DEFAULT_VARIATIONS, MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
-import { action, choiceArg, intArg, parseOptions } from '../shared.js';
+import { action, choiceArg, intArg, parseOptions, collect } from '../shared.js';
 
 const ModelId = z.string().regex(/^[\w.-]+\/[\w.-]+(:[0-9a-f]{16,})?$/, 'a Replicate model is owner/name or owner/name:version');
 
@@ -25,7 +25,6 @@ const OptionsSchema = z.object({
 });
 type Options = z.infer<typeof OptionsSchema>;
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command): void {
   program

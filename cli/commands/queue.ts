@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { STAGES as QUEUE_NAMES, WORKFLOWS } from '../../src/workflow/stages.js';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
-import { action, choiceArg, floatArg, intArg } from '../shared.js';
+import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
+import { action, choiceArg, collect, floatArg, intArg } from '../shared.js';
 
 /**
  * The queue commands: run, enqueue, worker, tail, status, retry, board. Flags only; the actions
@@ -9,49 +10,56 @@ import { action, choiceArg, floatArg, intArg } from '../shared.js';
  */
 const actions = () => import('../queue-actions.js');
 
-/** `run` and `enqueue` take the same flags (Story 9.3's, plus the single-stage tools'). */
-function addRunFlags(cmd: Command): Command {
-  return cmd
+/**
+ * `run` and `enqueue` take the same run flags (Story 9.3's, plus the single-stage tools'); `run`
+ * adds the flags of the workers it embeds.
+ */
+function addRunFlags(cmd: Command, embedsWorkers: boolean): Command {
+  cmd
     .argument('<input>', 'starting prompt file, or "-" for stdin')
     .addOption(new Option('--workflow <name>', 'stages to run').choices(WORKFLOWS as unknown as string[]).default('image-only'))
     .option('--max-iterations-image <n>', 'image prompt enhancement rounds (1-10)', intArg('--max-iterations-image', 1, 10), 3)
     .option('--threshold-image <score>', 'image prompt score to stop at (0-100)', floatArg('--threshold-image', 0, 100), 85)
-    .option('--skip-threshold <score>', 'skip enhancement when the initial assessment reaches this (0-100)', floatArg('--skip-threshold', 0, 100), 75)
+    .option('--skip-threshold <score>', 'skip enhancement when the initial assessment reaches this (0-100; 101 = never skip)', floatArg('--skip-threshold', 0, 101), 75)
     .option('--agent-backend <name>', 'prompt agents: offline|openai (default: openai when OPENAI_API_KEY is set)', choiceArg('--agent-backend', ['offline', 'openai'] as const))
     .option('--creative-model <model>', 'model for the cinematographer agent', 'gpt-4o')
     .option('--critique-model <model>', 'model for the prompt-engineer critic', 'gpt-4o')
     .option('--brand <file>', 'brand guidelines JSON (palette, tone, must_include, avoid)')
-    .option('--seed <n>', 'seed for agents and image variations (variation i gets seed+i)', intArg('--seed', 0, 2 ** 32 - 1))
-    .option('--num-image-variations <n>', 'images to generate (1-32)', intArg('--num-image-variations', 1, 32), 8)
+    .option('--seed <n>', `seed for agents and image variations, 0-${MAX_SEED} (variation i gets seed+i)`, intArg('--seed', 0, MAX_SEED))
+    .option('--num-image-variations <n>', `images to generate (1-${MAX_VARIATIONS})`, intArg('--num-image-variations', 1, MAX_VARIATIONS), 8)
     .option('--aspect-ratio <ratio>', `image aspect ratio (${ASPECT_RATIOS.join(', ')})`, choiceArg('--aspect-ratio', ASPECT_RATIOS), '16:9')
     .option('--image-backend <name>', 'image generation: sketch|replicate (default: replicate when REPLICATE_API_TOKEN is set)', choiceArg('--image-backend', ['sketch', 'replicate'] as const))
     .option('--image-model <model>', 'Replicate model for images (default stability-ai/sdxl)')
-    .option('--fallback-model <model...>', 'models tried in order when the image model fails permanently')
+    .option('--fallback-model <model>', 'tried in order when the image model fails permanently (repeatable)', collect)
     .option('--negative-prompt <text>', 'what the image should not show')
     .option('--skip-scoring', 'keep generation order; do not score images', false)
     .option('--output-dir <dir>', 'root for run directories (default <LOOP_OUTPUT_DIR>/feedback_loops)')
-    .option('--concurrency <n>', 'jobs per queue at once in the embedded workers (run only)', intArg('--concurrency', 1, 64), 4)
     .option('--json', 'print machine-readable JSON', false)
-    .option('--verbose', 'log every call', false);
+    .option('-v, --verbose', 'log every call', false);
+  if (embedsWorkers)
+    cmd
+      .option('--concurrency <n>', `jobs per queue at once in the embedded workers (1-${MAX_CONCURRENCY})`, intArg('--concurrency', 1, MAX_CONCURRENCY), 4)
+      .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', 'cpu');
+  return cmd;
 }
 
 export function register(program: Command): void {
-  addRunFlags(program.command('run').description('run a workflow end to end on this machine: Redis (yours or a private one) + in-process workers + live progress')).action(
+  addRunFlags(program.command('run').description('run a workflow end to end on this machine: Redis (yours or a private one) + in-process workers + live progress'), true).action(
     action(async (input: string, opts: Record<string, unknown>) => (await actions()).runCommand(input, opts)),
   );
 
-  addRunFlags(program.command('enqueue').description('put a run on the queues (workers run it); prints the run id on its last line')).action(
+  addRunFlags(program.command('enqueue').description('put a run on the queues (workers run it); prints the run id on its last line'), false).action(
     action(async (input: string, opts: Record<string, unknown>) => (await actions()).enqueueCommand(input, opts)),
   );
 
   program
     .command('worker')
     .description('process jobs from some stage queues until SIGINT/SIGTERM (running jobs finish first)')
-    .option('--queues <names>', `comma-separated queues (${QUEUE_NAMES.join(', ')}); default: every stage that is built`, 'built')
+    .option('--queues <names>', `comma-separated stage queues (${QUEUE_NAMES.join(', ')}); "built" = every stage built so far`, 'built')
     .option('--concurrency <n>', 'jobs per queue at once', intArg('--concurrency', 1, 256), 1)
     .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', 'cpu')
     .option('--lock-duration <ms>', 'job lock duration; a dead worker loses its jobs after this long', intArg('--lock-duration', 1000, 600_000), 30_000)
-    .option('--verbose', 'log every job', false)
+    .option('-v, --verbose', 'log every job', false)
     .action(action(async (opts: Record<string, unknown>) => (await actions()).workerCommand(opts)));
 
   program

@@ -302,6 +302,7 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
     } catch (writeErr) {
       log.warn(`could not write the error summary: ${errorLine(writeErr)}`);
     }
+    if (opts.signal?.aborted) throw new LoopError('INTERRUPTED', `interrupted (partial trace in ${opts.runDir})`, { cause: e });
     if (isLoopError(e)) throw new LoopError(e.kind, `${e.message} (partial trace in ${opts.runDir})`, { cause: e.cause ?? e });
     throw e;
   }

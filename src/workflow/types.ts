@@ -6,12 +6,12 @@ export const RunOptionsSchema = z.object({
   // image prompt stage (Story 8.1)
   max_iterations_image: z.number().int().min(1).max(10).default(3),
   threshold_image: z.number().min(0).max(100).default(85),
-  skip_threshold: z.number().min(0).max(100).default(75),
+  skip_threshold: z.number().min(0).max(101).default(75),
   agent_backend: z.enum(['offline', 'openai']).optional(),
   creative_model: z.string().default('gpt-4o'),
   critique_model: z.string().default('gpt-4o'),
   brand: z.record(z.string(), z.unknown()).nullable().default(null),
-  seed: z.number().int().nonnegative().optional(),
+  seed: z.number().int().nonnegative().max(2_147_483_647).optional(),
   // image generation + scoring stages (Story 8.2)
   num_image_variations: z.number().int().min(1).max(32).default(8),
   aspect_ratio: z.string().default('16:9'),

@@ -179,6 +179,7 @@ describe('run flows', () => {
       const failed = await watchRun(ctx, s, () => {}, { tickMs: 200 });
       expect(failed.outcome).toBe('failed');
       expect(genRuns).toBe(1); // unrecoverable: no second attempt
+      expect(failed.error).toContain('the prompt file vanished'); // the cause, not the parent's "child … failed"
       const gen = failed.jobs.find((j) => j.queue === 'image-generation')!;
       expect(gen.state).toBe('failed');
       expect(gen.failedReason).toContain('the prompt file vanished');
@@ -242,6 +243,43 @@ describe('run flows', () => {
     expect(view.jobs.filter((j) => j.name === 'variation')).toHaveLength(3);
     expect(view.jobs.find((j) => j.id === `${s.run_id}.variation.2`)?.state).toBe('failed');
     expect(stageJobId(s.run_id, 'image-scoring')).toBe(view.jobs[0]!.id);
+  });
+});
+
+describe('job errors', () => {
+  it('a user error while fanning out fails at once, and no secret reaches Redis', async () => {
+    const secret = 'sk-spine-SECRET-424242';
+    process.env.OPENAI_API_KEY = secret;
+    try {
+      const s = spec('image-only');
+      let fanOuts = 0;
+      const gen: StageDefinition = {
+        async fanOut() {
+          fanOuts++;
+          throw new LoopError('CONFIG', `the provider rejected key ${secret}`);
+        },
+        run: recordingStage('image-generation', []).run,
+      };
+      const view = await withWorkers(
+        {
+          'image-prompt': mod(recordingStage('image-prompt', [])),
+          'image-generation': mod(gen),
+          'image-scoring': mod(recordingStage('image-scoring', [])),
+        },
+        async () => {
+          await enqueueRun(ctx, s);
+          return watchRun(ctx, s, () => {}, { tickMs: 200 });
+        },
+      );
+      expect(view.outcome).toBe('failed');
+      expect(fanOuts).toBe(1);
+      expect(view.error).toContain('the provider rejected key [redacted]');
+      const raw = await ctx.connection.hget(`${prefix}:image-generation:${stageJobId(s.run_id, 'image-generation')}`, 'failedReason');
+      expect(raw).toContain('[redacted]');
+      expect(raw).not.toContain(secret);
+    } finally {
+      delete process.env.OPENAI_API_KEY;
+    }
   });
 });
 
