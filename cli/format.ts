@@ -9,11 +9,20 @@ export const dim = (s: string) => (useColor() ? `\x1b[2m${s}\x1b[22m` : s);
 // eslint-disable-next-line no-control-regex
 const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
 
-/** A plain-text table: columns padded to their widest cell. */
-export function table(headers: string[], rows: string[][]): string {
+/**
+ * A plain-text table: columns padded to their widest cell (ANSI colour ignored when measuring),
+ * `right` columns aligned right (numbers), a rule under the header unless `rule: false`.
+ */
+export function table(headers: string[], rows: string[][], opts: { right?: number[]; rule?: boolean } = {}): string {
   const widths = headers.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))));
-  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat(widths[i]! - visible(c))).join('  ').trimEnd();
-  return [line(headers.map(bold)), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  const pad = (c: string, i: number) => {
+    const fill = ' '.repeat(widths[i]! - visible(c));
+    return opts.right?.includes(i) ? fill + c : c + fill;
+  };
+  const line = (cells: string[]) => cells.map(pad).join('  ').trimEnd();
+  const head = [line(headers.map(bold))];
+  if (opts.rule !== false) head.push(line(widths.map((w) => '-'.repeat(w))));
+  return [...head, ...rows.map(line)].join('\n');
 }
 
 export const money = (usd: number | null | undefined) => (usd === null || usd === undefined ? 'n/a' : `$${usd.toFixed(4)}`);

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
 import { redact } from '../../src/lib/secrets.js';
+import { table } from '../format.js';
 import { action, choiceArg, floatArg, intArg, parseOptions } from '../shared.js';
 
 /**
@@ -113,9 +114,8 @@ function formatReport(s: Summary): string {
   const head = ['iter', 'complete', 'specific', 'profess', 'cinema', 'brand', 'overall'];
   const row = (label: string, sc: Scores) =>
     [label, f1(sc.completeness), f1(sc.specificity), f1(sc.professionalism), f1(sc.cinematography), f1(sc.brand_alignment), f1(sc.overall)];
-  const rows = [head, row('initial', s.initial_assessment.scores), ...s.iterations.map((it) => row(String(it.iteration), it.scores))];
-  const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) out.push(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  const rows = [row('initial', s.initial_assessment.scores), ...s.iterations.map((it) => row(String(it.iteration), it.scores))];
+  out.push(table(head, rows, { right: [1, 2, 3, 4, 5, 6], rule: false }));
   out.push('');
   const reason: Record<string, string> = {
     threshold_met: `threshold met (${s.settings.threshold})`,

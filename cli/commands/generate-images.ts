@@ -60,7 +60,7 @@ async function run(input: string, o: Options): Promise<number> {
   const { redact } = await import('../../src/lib/secrets.js');
   const { createRunDir, runsRoot } = await import('../../src/runs/run-dir.js');
   const gen = await import('../../src/generation/generate.js');
-  const { progressBar, renderResults } = await import('../../src/generation/console.js');
+  const { progressBar, renderResults } = await import('../image-report.js');
 
   // Everything a user can get wrong is checked before the run directory exists.
   const env = loadEnv();
@@ -121,7 +121,7 @@ async function run(input: string, o: Options): Promise<number> {
   }
 
   if (o.json) process.stdout.write(redact(JSON.stringify(trace, null, 2)) + '\n');
-  else process.stdout.write(redact(renderResults(trace, outDir, { color: process.stdout.isTTY === true && !process.env.NO_COLOR })) + '\n');
+  else process.stdout.write(redact(renderResults(trace, outDir)) + '\n');
 
   if (ac.signal.aborted) return ExitCode.INTERRUPTED;
   const failed = trace.failures.length;

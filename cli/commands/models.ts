@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, parseOptions } from '../shared.js';
+import { table } from '../format.js';
 
 const Opts = z.object({
   modelsDir: z.string().min(1).optional(),
@@ -35,10 +36,6 @@ const common = (c: Command) =>
     .option('--manifest <file>', 'model manifest (default: models/manifest.json of this package)')
     .option('--json', 'machine-readable output on stdout');
 
-function table(rows: string[][]): string {
-  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
-}
 
 export function register(program: Command): void {
   const models = program.command('models').description('list, download, verify and locate the scoring models');
@@ -55,13 +52,13 @@ export function register(program: Command): void {
         return 0;
       }
       process.stdout.write(`models folder: ${modelsDir}\n\n`);
-      const rows = [['id', 'status', 'size', 'metrics', 'obtain', 'path']];
+      const rows: string[][] = [];
       manifest.models.forEach((m, i) => {
         const s = states[i]!;
         const known = m.files.every((f) => f.size !== null) ? m.files.reduce((a, f) => a + f.size!, 0) : null;
         rows.push([m.id, s.status, s.status === 'missing' ? (known === null ? '—' : `(${human(known)})`) : human(s.size), m.metrics.join(','), m.obtain, s.dir]);
       });
-      process.stdout.write(table(rows) + '\n');
+      process.stdout.write(table(['id', 'status', 'size', 'metrics', 'obtain', 'path'], rows, { rule: false }) + '\n');
       const missing = manifest.models.filter((_, i) => states[i]!.status !== 'present');
       if (missing.length) {
         process.stdout.write('\n');

@@ -78,9 +78,9 @@ export function register(program: Command): void {
           const { readFile } = await import('node:fs/promises');
           const { join } = await import('node:path');
           const { GenerationTraceSchema, GENERATION_TRACE } = await import('../../src/generation/metadata.js');
-          const { renderResults } = await import('../../src/generation/console.js');
+          const { renderResults } = await import('../image-report.js');
           const trace = GenerationTraceSchema.parse(JSON.parse(await readFile(join(dir, GENERATION_TRACE), 'utf8')));
-          process.stdout.write(renderResults(trace, dir, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }) + '\n');
+          process.stdout.write(renderResults(trace, dir) + '\n');
           const w = Object.entries(result.weights_used).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
           process.stdout.write(`\noverall from: ${w} (anchors ${result.anchors_version}, device ${result.device})\n`);
           for (const [m, why] of Object.entries(result.metrics_unavailable)) process.stdout.write(`unavailable: ${m}: ${why}\n`);

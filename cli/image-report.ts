@@ -1,9 +1,10 @@
-import { METRIC_IDS } from '../scoring/types.js';
-import type { GenerationTrace, ImageMetadata } from './metadata.js';
+import { METRIC_IDS } from '../src/scoring/types.js';
+import type { GenerationTrace, ImageMetadata } from '../src/generation/metadata.js';
+import { bold, dim, money, table } from './format.js';
 
 /**
- * Console rendering for generate-images: the progress line and the results table. Pure string
- * functions so they can be tested and reused by the queue's status output.
+ * Console rendering of an image generation folder (generate-images, score-images): the progress
+ * line and the ranked results table. Pure string functions.
  */
 export function progressBar(done: number, total: number, failed: number, width = 24): string {
   const filled = total ? Math.round((done / total) * width) : 0;
@@ -12,7 +13,6 @@ export function progressBar(done: number, total: number, failed: number, width =
 
 const METRIC_LABEL: Record<string, string> = { pickscore: 'pick', clip_score: 'clip', vqa_score: 'vqa', aesthetic: 'aesth', technical: 'tech' };
 
-const money = (v: number | null) => (v === null ? 'n/a' : `$${v.toFixed(4)}`);
 const num = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(1));
 
 export function orderedImages(trace: GenerationTrace): ImageMetadata[] {
@@ -22,9 +22,7 @@ export function orderedImages(trace: GenerationTrace): ImageMetadata[] {
 }
 
 /** The results table, the best candidate, the total cost, the backend and the failures. */
-export function renderResults(trace: GenerationTrace, outDir: string, opts: { color?: boolean } = {}): string {
-  const bold = (s: string) => (opts.color ? `\x1b[1m${s}\x1b[0m` : s);
-  const dim = (s: string) => (opts.color ? `\x1b[2m${s}\x1b[0m` : s);
+export function renderResults(trace: GenerationTrace, outDir: string): string {
   const images = orderedImages(trace);
   const scored = trace.ordering === 'rank';
   const metrics = scored
@@ -50,17 +48,13 @@ export function renderResults(trace: GenerationTrace, outDir: string, opts: { co
       ],
     };
   });
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r.cells[c]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const out: string[] = [];
   out.push(`backend: ${trace.backend} — ${trace.backend_note}`);
   out.push(`prompt:  ${trace.prompt_source}`);
   out.push(`output:  ${outDir}`);
   out.push('');
-  if (rows.length) {
-    out.push(bold(line(header)));
-    for (const r of rows) out.push(r.top ? bold(line(r.cells)) : line(r.cells));
-  } else out.push('no images were produced');
+  if (rows.length) out.push(table(header, rows.map((r) => (r.top ? r.cells.map(bold) : r.cells)), { rule: false }));
+  else out.push('no images were produced');
   out.push('');
   if (!scored) out.push(dim(`not ranked — ${trace.ordering_note ?? 'files keep generation order'}`));
   else {
@@ -75,7 +69,7 @@ export function renderResults(trace: GenerationTrace, outDir: string, opts: { co
   else if (images.length) out.push('best candidate: none chosen (images are unscored; look at them in generation order)');
   const cost = trace.cost as { total_cost_usd?: number; total_is_lower_bound?: boolean };
   out.push(
-    `total cost: $${(cost.total_cost_usd ?? 0).toFixed(4)}${cost.total_is_lower_bound ? ' (lower bound: some models have no price)' : ''} for ${images.length} image${images.length === 1 ? '' : 's'}${trace.backend === 'sketch' ? ' (offline previz sketches, not model output)' : ''}`,
+    `total cost: ${money(cost.total_cost_usd ?? 0)}${cost.total_is_lower_bound ? ' (lower bound: some models have no price)' : ''} for ${images.length} image${images.length === 1 ? '' : 's'}${trace.backend === 'sketch' ? ' (offline previz sketches, not model output)' : ''}`,
   );
   if (trace.failures.length) {
     out.push('');
