@@ -28,7 +28,7 @@ import { variationSeeds } from './seeds.js';
 import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from './limits.js';
 import { sizeFor } from './sizes.js';
 import { SKETCH_MODEL, SKETCH_NOTE } from './sketch-backend.js';
-import { mapPool } from './pool.js';
+import { mapPool } from '../lib/pool.js';
 
 export type { ImageBackendName } from './backend.js';
 export type VariationFailure = z.infer<typeof VariationFailureSchema>;

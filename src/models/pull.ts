@@ -8,7 +8,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { LoopError } from '../errors.js';
-import { backoffMs, sleep } from '../lib/retry.js';
+import { withRetry } from '../lib/retry.js';
 import type { ModelEntry } from './manifest.js';
 import { fileSize, modelDir, sha256File } from './store.js';
 
@@ -90,17 +90,20 @@ export async function pullModel(modelsDir: string, m: ModelEntry, opts: PullOpti
     if (!f.url) throw new LoopError('MODEL', `${m.id}: ${f.path} has no download URL in the manifest`);
     const attempts = opts.attempts ?? 5;
     let resumedAny = false;
-    for (let a = 1; ; a++) {
-      try {
-        const r = await downloadOnce(f.url, part, (received, total) => opts.onProgress?.({ file: f.path, received, total }));
-        resumedAny ||= r.resumed;
-        break;
-      } catch (e) {
-        const fatal = (e as { fatal?: boolean }).fatal;
-        if (fatal || a >= attempts)
-          throw new LoopError('REMOTE', `download of ${m.id}/${f.path} failed after ${a} attempt${a === 1 ? '' : 's'}: ${(e as Error).message}; run pull again to resume`, { cause: e });
-        await sleep(backoffMs(a, { retries: attempts, baseMs: 200, maxMs: 5000 }));
-      }
+    let tries = 0;
+    try {
+      await withRetry(
+        async () => {
+          tries++;
+          const r = await downloadOnce(f.url!, part, (received, total) => opts.onProgress?.({ file: f.path, received, total }));
+          resumedAny ||= r.resumed;
+        },
+        // a dropped connection resumes from the .part file; a 404 or a bad answer does not retry
+        (e) => ({ retry: !(e as { fatal?: boolean }).fatal }),
+        { policy: { retries: attempts - 1, baseMs: 200, maxMs: 5000 } },
+      );
+    } catch (e) {
+      throw new LoopError('REMOTE', `download of ${m.id}/${f.path} failed after ${tries} attempt${tries === 1 ? '' : 's'}: ${(e as Error).message}; run pull again to resume`, { cause: e });
     }
     const sha = await sha256File(part);
     const size = (await stat(part)).size;

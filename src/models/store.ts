@@ -3,12 +3,11 @@
  * --models-dir, LOOP_MODELS_DIR, then the user cache ($XDG_CACHE_HOME/loop/models or
  * ~/.cache/loop/models). Each model has its own sub-folder named by id.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ModelEntry } from './manifest.js';
+import { sha256File } from '../lib/hash.js';
 
 export function resolveModelsDir(opts: { modelsDir?: string; env?: NodeJS.ProcessEnv } = {}): string {
   const env = opts.env ?? process.env;
@@ -21,11 +20,7 @@ export function resolveModelsDir(opts: { modelsDir?: string; env?: NodeJS.Proces
 
 export const modelDir = (modelsDir: string, id: string) => join(modelsDir, id);
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+export { sha256File };
 
 export async function fileSize(path: string): Promise<number | null> {
   try {

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { LoopError } from '../errors.js';
+import { sha256File, sha256Hex } from '../lib/hash.js';
 import { writeJsonAtomic } from '../runs/atomic.js';
 import { round6 } from '../runs/ledger.js';
 import type { Stage } from './stages.js';
@@ -40,13 +39,7 @@ export const CheckpointSchema = z.object({
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-const selfHash = (cp: Checkpoint) => createHash('sha256').update(JSON.stringify({ ...cp, sha256: '' }, null, 2)).digest('hex');
+const selfHash = (cp: Checkpoint) => sha256Hex(JSON.stringify({ ...cp, sha256: '' }, null, 2));
 
 async function hashArtifacts(runDir: string, stages: StageSummary[]) {
   const paths = [...new Set(stages.flatMap((s) => s.artifacts))];
@@ -54,7 +47,7 @@ async function hashArtifacts(runDir: string, stages: StageSummary[]) {
     paths.map(async (p) => {
       const abs = join(runDir, p);
       const data = await readFile(abs);
-      return { path: p, sha256: createHash('sha256').update(data).digest('hex'), bytes: data.length };
+      return { path: p, sha256: sha256Hex(data), bytes: data.length };
     }),
   );
 }

@@ -9,7 +9,7 @@ import { addPngText, crc32, readPngText } from '../../src/generation/png-text.js
 import { variationSeeds } from '../../src/generation/seeds.js';
 import { SIZE_TABLE } from '../../src/generation/sizes.js';
 import { SketchBackend, sketchSvg } from '../../src/generation/sketch-backend.js';
-import { mapPool } from '../../src/generation/pool.js';
+import { mapPool } from '../../src/lib/pool.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -8,6 +8,7 @@
 import type { Env } from '../../config/env.js';
 import { normalize, type AnchorRange } from '../anchors.js';
 import type { MetricResult } from '../types.js';
+import { mapPool } from '../../lib/pool.js';
 
 export interface VqaConfig {
   model: string;
@@ -41,20 +42,6 @@ export function pYes(top: { token: string; logprob: number }[]): { yes: number; 
   return { yes: Math.min(1, yes), no: Math.min(1, no) };
 }
 
-/** Run `fn` over items with at most `limit` in flight, keeping order. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
-
 export interface VqaImage {
   /** Encoded image, already downsized for the request. */
   dataUrl: string;
@@ -71,7 +58,7 @@ export async function vqaScores(cfg: VqaConfig, images: VqaImage[], prompt: stri
   const { default: OpenAI } = await import('openai');
   const client = new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: cfg.maxRetries, timeout: cfg.timeoutMs });
   const question = vqaQuestion(prompt);
-  return mapBounded(images, cfg.concurrency, async (img): Promise<MetricResult> => {
+  return mapPool(images, cfg.concurrency, async (img): Promise<MetricResult> => {
     try {
       const res = await client.chat.completions.create({
         model: cfg.model,
