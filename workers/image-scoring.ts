@@ -72,7 +72,7 @@ export const imageScoringStage: StageDefinition = {
     const best = r.images.find((i) => i.rank === 1);
     return {
       ...base,
-      cost_usd: round6(0),
+      cost_usd: round6(r.cost_usd),
       partial: (gen?.partial ?? false) || r.unscorable.length > 0,
       duration_ms: ended.getTime() - started.getTime(),
       ended_at: ended.toISOString(),

@@ -62,6 +62,8 @@ export interface RankResult {
   unscorable: { file: string; reason: string }[];
   metrics_available: string[];
   metrics_unavailable: Record<string, string>;
+  /** What the paid metrics (VQAScore) cost, USD. */
+  cost_usd: number;
   weights_used: Record<string, number>;
   anchors_version: string;
   device: string;
@@ -212,6 +214,10 @@ export async function scoreGenerationDir(dir: string, opts: ScoreDirOptions = {}
     }
     const metricsAvailable = [...usable, 'technical'];
     const truncated = scored.some((m) => scores.get(m)!.prompt_truncated);
+    // paid metric calls (VQAScore) carry their cost in the metric detail; the trace sums them
+    const costs = scored.map((m) => scores.get(m)!.metrics.vqa_score).map((r) => (r?.available ? (r.detail?.cost_usd as number | null | undefined) : undefined));
+    const costUsd = Math.round(costs.reduce<number>((a, c) => a + (c ?? 0), 0) * 1e6) / 1e6;
+    const costIsLowerBound = costs.some((c) => c === null);
     const scoring = {
       status: anyScored ? 'scored' : 'unscorable',
       prompt_scored: prompt,
@@ -225,6 +231,8 @@ export async function scoreGenerationDir(dir: string, opts: ScoreDirOptions = {}
         : 'overall = weighted mean of the normalised model metrics available for every image, weights re-normalised over those',
       anchors_version: scorer.anchors.version,
       anchors_file: 'src/scoring/anchors.json',
+      cost_usd: costUsd,
+      cost_is_lower_bound: costIsLowerBound,
       models: avail.models,
       device: avail.device,
       device_warnings: avail.warnings,
@@ -282,6 +290,7 @@ export async function scoreGenerationDir(dir: string, opts: ScoreDirOptions = {}
       anchors_version: scorer.anchors.version,
       device: avail.device,
       prompt_truncated: truncated,
+      cost_usd: costUsd,
     };
   } finally {
     if (!opts.scorer) await scorer.close();

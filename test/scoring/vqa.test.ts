@@ -58,13 +58,13 @@ describe('VQAScore', () => {
     writeTinyModels(join(root, 'models'));
     const scorer = createImageScorer({
       modelsDir: join(root, 'models'),
-      vqa: { model: 'fake-vlm', baseURL: fake.baseURL, apiKey: KEY, concurrency: 2, timeoutMs: 10_000, maxRetries: 0 },
+      vqa: { model: 'gpt-4o-mini', baseURL: fake.baseURL, apiKey: KEY, concurrency: 2, timeoutMs: 10_000, maxRetries: 0 },
     });
     const r = await scoreGenerationDir(dir, { scorer });
     await scorer.close();
     expect(fake.requests.length).toBe(3);
     for (const req of fake.requests) {
-      expect(req.body.model).toBe('fake-vlm');
+      expect(req.body.model).toBe('gpt-4o-mini');
       expect(req.body.logprobs).toBe(true);
       expect(req.body.top_logprobs).toBeGreaterThan(0);
       expect(req.body.max_tokens).toBe(1);
@@ -80,6 +80,8 @@ describe('VQAScore', () => {
     expect(got).toEqual(want);
     expect(r.metrics_available).toContain('vqa_score');
     expect(r.weights_used.vqa_score).toBeCloseTo(15 / 100, 10);
+    // each call is costed from the price table: 100 input + 50 output tokens at gpt-4o-mini's prices
+    expect(r.cost_usd).toBeCloseTo(3 * (100 * 0.15 + 50 * 0.6) / 1e6, 12);
     // the key never reaches a file
     for (const f of readdirSync(dir)) if (f.endsWith('.json')) expect(readFileSync(join(dir, f), 'utf8')).not.toContain(KEY);
   });

@@ -9,6 +9,8 @@ import type { Env } from '../../config/env.js';
 import { normalize, type AnchorRange } from '../anchors.js';
 import type { MetricResult } from '../types.js';
 import { mapPool } from '../../lib/pool.js';
+import { tokenCost } from '../../config/prices.js';
+import { redact } from '../../lib/secrets.js';
 
 export interface VqaConfig {
   model: string;
@@ -86,11 +88,20 @@ export async function vqaScores(cfg: VqaConfig, images: VqaImage[], prompt: stri
         normalized: normalize(p.yes, anchors),
         model_id: cfg.model,
         file_hashes: {},
-        detail: { p_no: p.no, first_token: first.token, question },
+        // every paid call is costed, like the agents' calls (null when the model has no price)
+        detail: {
+          p_no: p.no,
+          first_token: first.token,
+          question,
+          input_tokens: res.usage?.prompt_tokens ?? 0,
+          output_tokens: res.usage?.completion_tokens ?? 0,
+          cost_usd: tokenCost(cfg.model, res.usage?.prompt_tokens ?? 0, res.usage?.completion_tokens ?? 0) ?? null,
+        },
       };
     } catch (e) {
       const status = (e as { status?: number }).status;
-      return { available: false, reason: `VQAScore request failed${status ? ` (HTTP ${status})` : ''}: ${String((e as Error).message ?? e).split('\n')[0]}` };
+      // provider error text can echo what it was sent: redact before it reaches a trace
+      return { available: false, reason: redact(`VQAScore request failed${status ? ` (HTTP ${status})` : ''}: ${String((e as Error).message ?? e).split('\n')[0]}`) };
     }
   });
 }
