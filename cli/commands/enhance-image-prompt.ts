@@ -30,7 +30,7 @@ type Options = z.infer<typeof OptionsSchema>;
 export function register(program: Command): void {
   program
     .command('enhance-image-prompt')
-    .description('Enhance an image prompt with two agents (cinematographer + prompt engineer) and write the trace')
+    .description('enhance an image prompt with two agents (cinematographer + prompt engineer) and write the trace')
     .argument('<input>', 'prompt file, or "-" for stdin')
     .option('--max-iterations <n>', 'maximum rounds, 1–10', intArg('--max-iterations', 1, 10), 3)
     .option('--threshold <f>', 'stop when the overall score reaches this, 0–100', floatArg('--threshold', 0, 100), 85)

@@ -29,7 +29,7 @@ type Options = z.infer<typeof OptionsSchema>;
 export function register(program: Command): void {
   program
     .command('generate-images')
-    .description('Generate image variations from a prompt (Replicate, or offline previz sketches), score and rank them, trace everything.')
+    .description('generate image variations from a prompt (Replicate, or offline previz sketches), score and rank them, trace everything')
     .argument('<prompt>', 'prompt file, "-" for stdin, or a prompt trace directory from enhance-image-prompt')
     .option('-n, --num-variations <n>', `number of variations, 1–${MAX_VARIATIONS}`, intArg('--num-variations', 1, MAX_VARIATIONS), DEFAULT_VARIATIONS)
     .option('-a, --aspect-ratio <ratio>', `one of ${ASPECT_RATIOS.join(', ')}`, choiceArg('--aspect-ratio', ASPECT_RATIOS), '16:9')
