@@ -14,7 +14,10 @@ import { RunSpecSchema, type RunSpec, type StageJob } from './payloads.js';
  */
 export const stageJobId = (runId: string, stage: QueueName) => `${runId}.${stage}`;
 
-/** Transient failures retry with exponential backoff and jitter; user errors fail at once (UnrecoverableError). */
+/**
+ * Options of every job (stages and their fan-out children): transient failures retry with
+ * exponential backoff and jitter; user errors fail at once (UnrecoverableError).
+ */
 export const STAGE_JOB_OPTS: JobsOptions = {
   attempts: 3,
   backoff: { type: 'exponential', delay: 2000, jitter: 0.5 },

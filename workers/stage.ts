@@ -1,11 +1,11 @@
+import { join } from 'node:path';
 import { UnrecoverableError, WaitingChildrenError, type Job, type Processor, type Queue } from 'bullmq';
 import { LoopError } from '../src/errors.js';
 import { redact } from '../src/lib/secrets.js';
 import type { Logger } from '../src/lib/log.js';
 import { writeCheckpoint, writeRunRecords } from '../src/workflow/records.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
-import { join } from 'node:path';
-import { stagesOf } from '../queues/runs.js';
+import { STAGE_JOB_OPTS, stagesOf } from '../queues/runs.js';
 import type { QueueName } from '../queues/names.js';
 import { StageJobSchema, StageResultSchema, type RunSpec, type StageResult, type StageSummary } from '../queues/payloads.js';
 
@@ -27,7 +27,6 @@ export interface StageContext {
   /** Fan-out children that failed for good (their failure did not stop this stage). */
   fanFailures: Record<string, string>;
   progress(pct: number, message: string): Promise<void>;
-  queue(name: QueueName): Queue;
   logger: Logger;
   device?: string;
 }
@@ -63,13 +62,19 @@ export function nextStageOf(spec: RunSpec, stage: QueueName): QueueName | null {
 }
 
 /** Split children's return values into the previous stage's result and fan-out values. */
-async function readChildren(job: Job, ctx: StageContext): Promise<void> {
-  ctx.fanValues = {};
-  for (const [key, v] of Object.entries(await job.getChildrenValues())) {
+function splitChildren(values: Record<string, unknown>): { previous: StageSummary[]; fanValues: Record<string, unknown> } {
+  let previous: StageSummary[] = [];
+  const fanValues: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(values)) {
     const r = StageResultSchema.safeParse(v);
-    if (r.success) ctx.previous = r.data.stages;
-    else ctx.fanValues[key] = v;
+    if (r.success) previous = r.data.stages;
+    else fanValues[key] = v;
   }
+  return { previous, fanValues };
+}
+
+async function readChildren(job: Job, ctx: StageContext): Promise<void> {
+  Object.assign(ctx, splitChildren(await job.getChildrenValues()));
 }
 
 export function makeStageProcessor(
@@ -91,7 +96,6 @@ export function makeStageProcessor(
       fanValues: {},
       fanFailures: {},
       progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
-      queue: env.queue,
       logger: env.logger,
       device: env.device,
     };
@@ -112,9 +116,8 @@ export function makeStageProcessor(
           name: c.name,
           data: c.data,
           opts: {
+            ...STAGE_JOB_OPTS,
             jobId: c.jobId,
-            attempts: 3,
-            backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
             parent: { id: job.id!, queue: job.queueQualifiedName },
             // a variation that fails for good is recorded; the stage goes on with the rest
             ignoreDependencyOnFailure: true,
@@ -157,12 +160,7 @@ export async function recordFailedRun(job: Job, err: Error): Promise<void> {
   // A parent failed because its child stage failed: the child already recorded the run.
   if (!final || /^child .* failed/.test(err.message)) return;
   const { spec, stage } = parsed.data;
-  const values = await job.getChildrenValues().catch(() => ({}));
-  let previous: StageSummary[] = [];
-  for (const v of Object.values(values)) {
-    const r = StageResultSchema.safeParse(v);
-    if (r.success) previous = r.data.stages;
-  }
+  const { previous } = splitChildren(await job.getChildrenValues().catch(() => ({})));
   const message = `stage ${stage} failed: ${err.message.split('\n')[0]}`;
   await writeCheckpoint(spec, previous, 'failed', stage, message);
   await writeRunRecords(spec, previous, 'failed', message);
