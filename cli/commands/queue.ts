@@ -36,11 +36,14 @@ function addRunFlags(cmd: Command, embedsWorkers: boolean): Command {
     .option('--output-dir <dir>', 'root for run directories (default <LOOP_OUTPUT_DIR>/feedback_loops)')
     .option('--json', 'print machine-readable JSON', false)
     .option('-v, --verbose', 'log every call', false);
-  if (embedsWorkers)
-    cmd
-      .option('--concurrency <n>', `jobs per queue at once in the embedded workers (1-${MAX_CONCURRENCY})`, intArg('--concurrency', 1, MAX_CONCURRENCY), 4)
-      .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', 'cpu');
-  return cmd;
+  // the embedded workers' flags; enqueue accepts them too (same flags as run, so a script can
+  // switch between the two) but hides them: there, the workers that take the run decide
+  const concurrency = new Option('--concurrency <n>', `jobs per queue at once in the embedded workers (1-${MAX_CONCURRENCY})`)
+    .argParser(intArg('--concurrency', 1, MAX_CONCURRENCY))
+    .default(4);
+  const device = new Option('--device <device>', 'scoring device: cpu, cuda or cuda:N').default('cpu');
+  if (!embedsWorkers) [concurrency, device].forEach((o) => o.hideHelp());
+  return cmd.addOption(concurrency).addOption(device);
 }
 
 export function register(program: Command): void {
