@@ -27,24 +27,36 @@ export function contentWords(text: string): string[] {
   return words(stripStuffing(text)).filter((w) => !STOPWORDS.has(w) && !stuffing.has(w));
 }
 
-export function findStuffing(text: string): string[] {
+const longestFirst = (phrases: readonly string[]) => [...phrases].sort((a, b) => b.length - a.length);
+// sorted once: these run for every prompt the rubric and the cinematographer read
+const STUFFING_LONGEST = longestFirst(STUFFING_TERMS);
+const SHOT_SIZES_LONGEST = longestFirst(SHOT_SIZES);
+
+/**
+ * Phrases found in `text`, longest first, each match consumed so a longer phrase is one hit
+ * ("trending on artstation", "extreme close-up"), not also the shorter phrases inside it.
+ */
+function takeLongestFirst(text: string, sortedPhrases: readonly string[]): string[] {
   const found: string[] = [];
   let rest = text;
-  // longest first, so "trending on artstation" is one hit, not two
-  for (const t of [...STUFFING_TERMS].sort((a, b) => b.length - a.length)) {
-    const re = phraseRe(t, 'gi');
+  for (const p of sortedPhrases) {
+    const re = phraseRe(p, 'gi');
     if (re.test(rest)) {
-      found.push(t);
+      found.push(p);
       rest = rest.replace(re, ' ');
     }
   }
   return found;
 }
 
+export function findStuffing(text: string): string[] {
+  return takeLongestFirst(text, STUFFING_LONGEST);
+}
+
 /** Remove quality-booster tags and tidy the punctuation they leave behind. */
 export function stripStuffing(text: string): string {
   let out = text;
-  for (const t of [...STUFFING_TERMS].sort((a, b) => b.length - a.length)) out = out.replace(phraseRe(t, 'gi'), ' ');
+  for (const t of STUFFING_LONGEST) out = out.replace(phraseRe(t, 'gi'), ' ');
   return out
     .replace(/\s*,(\s*,)+/g, ',')
     .replace(/\s+([,.;:])/g, '$1')
@@ -69,17 +81,7 @@ export function timeGroups(text: string): string[] {
 }
 
 export function shotSizes(text: string): string[] {
-  // longest first and consume, so "extreme close-up" is not also "close-up"
-  let rest = text;
-  const out: string[] = [];
-  for (const s of [...SHOT_SIZES].sort((a, b) => b.length - a.length)) {
-    const re = phraseRe(s, 'gi');
-    if (re.test(rest)) {
-      out.push(s);
-      rest = rest.replace(re, ' ');
-    }
-  }
-  return out;
+  return takeLongestFirst(text, SHOT_SIZES_LONGEST);
 }
 
 export function shotGroups(text: string): string[] {
