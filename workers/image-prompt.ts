@@ -37,6 +37,7 @@ export const imagePromptStage: StageDefinition = {
         void ctx.progress(pct, `${e.phase}${e.iteration ? ` iteration ${e.iteration}` : ''}${e.overall !== undefined ? ` overall ${e.overall}` : ''}`);
       },
     });
+    // enhanceImagePrompt throws on failure; this only narrows the summary's nullable fields
     if (summary.final_prompt === null || summary.final_scores === null)
       throw new Error(`prompt enhancement failed: ${summary.error?.message ?? summary.stop_reason}`);
     const files = (await readdir(stageDir)).sort();
