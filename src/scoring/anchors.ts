@@ -35,8 +35,22 @@ export function loadAnchors(path = dataFile('src', 'scoring', 'anchors.json')): 
   return a;
 }
 
-/** Linear map of raw onto 0–100 between the anchors, clamped. */
+/**
+ * The linear map of raw onto the anchors' scale (lo → 0, hi → 100), not clamped: the ranking key
+ * uses it so that two values beyond an anchor keep their order.
+ */
+export function normalizeUnclamped(raw: number, r: AnchorRange): number {
+  return ((raw - r.lo) / (r.hi - r.lo)) * 100;
+}
+
+export const clamp100 = (v: number) => Math.min(100, Math.max(0, v));
+
+/** Linear map of raw onto 0–100 between the anchors, clamped (for display and the overall). */
 export function normalize(raw: number, r: AnchorRange): number {
-  const v = ((raw - r.lo) / (r.hi - r.lo)) * 100;
-  return Math.min(100, Math.max(0, v));
+  return clamp100(normalizeUnclamped(raw, r));
+}
+
+/** Both values a metric reports for one raw value. */
+export function toScale(raw: number, r: AnchorRange): { normalized: number; normalized_unclamped: number } {
+  return { normalized: normalize(raw, r), normalized_unclamped: normalizeUnclamped(raw, r) };
 }

@@ -9,8 +9,14 @@ export const MODEL_METRICS = ['pickscore', 'clip_score', 'vqa_score', 'aesthetic
 
 export interface Combined {
   overall: number | null;
+  /** The same weighted mean over the unclamped metric values: what images are ranked by. */
+  rank_key: number | null;
   weights_used: Record<string, number>;
 }
+
+type Available = Extract<MetricResult, { available: true }>;
+/** Older results have no unclamped value; their clamped one is the best key there is. */
+const unclamped = (r: Available) => r.normalized_unclamped ?? r.normalized;
 
 /** Metrics available for all of the given images (one overall formula for a whole ranked set). */
 export function commonMetrics(sets: Record<string, MetricResult>[], weights: Record<string, number>): string[] {
@@ -21,15 +27,18 @@ export function combine(metrics: Record<string, MetricResult>, weights: Record<s
   const use = usable.filter((m) => metrics[m]?.available && (weights[m] ?? 0) > 0);
   if (use.length === 0) {
     const t = metrics.technical;
-    return t?.available ? { overall: t.normalized, weights_used: { technical: 1 } } : { overall: null, weights_used: {} };
+    return t?.available ? { overall: t.normalized, rank_key: unclamped(t), weights_used: { technical: 1 } } : { overall: null, rank_key: null, weights_used: {} };
   }
   const total = use.reduce((a, m) => a + weights[m]!, 0);
   const weights_used: Record<string, number> = {};
   let overall = 0;
+  let key = 0;
   for (const m of use) {
     const w = weights[m]! / total;
+    const r = metrics[m] as Available;
     weights_used[m] = w;
-    overall += w * (metrics[m] as Extract<MetricResult, { available: true }>).normalized;
+    overall += w * r.normalized;
+    key += w * unclamped(r);
   }
-  return { overall: Math.min(100, Math.max(0, overall)), weights_used };
+  return { overall: Math.min(100, Math.max(0, overall)), rank_key: key, weights_used };
 }

@@ -12,6 +12,8 @@ export const MetricResultSchema = z.discriminatedUnion('available', [
     available: z.literal(true),
     raw: z.number(),
     normalized: z.number().min(0).max(100),
+    /** The same linear map without the clamp: the ranking key's input (absent in older files). */
+    normalized_unclamped: z.number().optional(),
     model_id: z.string(),
     /** sha256 of each model file used, by relative path; empty for model-free metrics. */
     file_hashes: z.record(z.string(), z.string()),
@@ -24,6 +26,12 @@ export type MetricResult = z.infer<typeof MetricResultSchema>;
 export const ImageScoresSchema = z.object({
   /** Weighted overall (0–100) over the available model metrics; null when none is available. */
   overall: z.number().min(0).max(100).nullable(),
+  /**
+   * What images are ranked by: `overall` computed from the unclamped metric values, same weights.
+   * Equals `overall` while every metric stays within its anchors; beyond them it keeps the order
+   * that clamping to 100 (or 0) would lose. Absent in files scored before it existed.
+   */
+  rank_key: z.number().nullable().optional(),
   metrics: z.record(z.string(), MetricResultSchema),
   /** The weights that made `overall`, re-normalised over the metrics that existed. */
   weights_used: z.record(z.string(), z.number()),

@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GenerationTraceSchema, ImageMetadataSchema } from '../../src/generation/metadata.js';
 import { RANK_JOURNAL, rankOrder, recoverPendingRanking, scoreGenerationDir } from '../../src/scoring/rank.js';
 import { createImageScorer, type ImageScorer } from '../../src/scoring/scorer.js';
 import { writeTinyModels } from '../helpers/tiny-models.js';
 import { sha256Of, writeGenerationDir } from './gen-dir.js';
+import { assertConsistent } from './rank-helpers.js';
 
 let root: string;
 let scorer: ImageScorer;
@@ -19,25 +19,6 @@ afterAll(async () => {
   await scorer.close();
   rmSync(root, { recursive: true, force: true });
 });
-
-/** Every metadata file, the trace and the files on disk tell the same story. */
-function assertConsistent(dir: string) {
-  const trace = GenerationTraceSchema.parse(JSON.parse(readFileSync(join(dir, 'generation_trace.json'), 'utf8')));
-  const files = readdirSync(dir);
-  const pngs = files.filter((f) => /^image_\d+\.png$/.test(f)).sort();
-  const metaFiles = files.filter((f) => /_metadata\.json$/.test(f)).sort();
-  expect(files.filter((f) => f.startsWith('.rank'))).toEqual([]);
-  expect(metaFiles.length).toBe(pngs.length);
-  for (const f of metaFiles) {
-    const m = ImageMetadataSchema.parse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
-    expect(f).toBe(m.file.replace('.png', '_metadata.json'));
-    expect(pngs).toContain(m.file);
-    expect(sha256Of(join(dir, m.file))).toBe(m.sha256); // the bytes moved with their metadata
-    const inTrace = trace.images.find((x) => x.file === m.file)!;
-    expect(inTrace).toEqual(m);
-  }
-  return trace;
-}
 
 describe('scoreGenerationDir', () => {
   it('ranks, renames by rank, and keeps metadata and trace consistent with the files', async () => {
@@ -53,8 +34,11 @@ describe('scoreGenerationDir', () => {
     const progress: number[] = [];
     const r = await scoreGenerationDir(dir, { scorer, batchSize: 2, onProgress: (d) => progress.push(d) });
     expect(progress.at(-1)).toBe(5);
-    const overall = r.images.map((i) => i.overall!);
-    expect([...overall].sort((a, b) => b - a)).toEqual(overall);
+    // ranked by the unclamped key (overall, clamped per metric, may tie or cross beyond the anchors)
+    const keys = r.images.map((i) => i.rank_key!);
+    expect(keys.every((k) => typeof k === 'number')).toBe(true);
+    expect([...keys].sort((a, b) => b - a)).toEqual(keys);
+    expect(r.images.every((i) => i.overall !== null && i.overall >= 0 && i.overall <= 100)).toBe(true);
     expect(r.images.map((i) => i.file)).toEqual(['image_001.png', 'image_002.png', 'image_003.png', 'image_004.png', 'image_005.png']);
     expect(r.images.map((i) => i.rank)).toEqual([1, 2, 3, 4, 5]);
     expect(r.best).toBe('image_001.png');

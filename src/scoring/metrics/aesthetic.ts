@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { modelDir } from '../../models/store.js';
-import { normalize, type AnchorRange } from '../anchors.js';
+import { toScale, type AnchorRange } from '../anchors.js';
 import { hashFiles, requireFiles } from '../clip.js';
 import type { InferenceHost, SessionInfo } from '../inference-host.js';
 import type { Device } from '../runtime.js';
@@ -39,6 +39,6 @@ export async function aestheticScores(host: InferenceHost, head: AestheticHead, 
   const values = out[output]!.data as Float32Array;
   return embeds.map((_, i) => {
     const raw = values[i]!;
-    return { available: true, raw, normalized: normalize(raw, anchors), model_id: head.id, file_hashes: head.fileHashes };
+    return { available: true, raw, ...toScale(raw, anchors), model_id: head.id, file_hashes: head.fileHashes };
   });
 }

@@ -1,4 +1,4 @@
-import { normalize, type AnchorRange } from '../anchors.js';
+import { toScale, type AnchorRange } from '../anchors.js';
 import { dot } from '../clip.js';
 import type { MetricResult } from '../types.js';
 
@@ -19,7 +19,7 @@ export function pickScore(
   return {
     available: true,
     raw,
-    normalized: normalize(raw, anchors),
+    ...toScale(raw, anchors),
     model_id: modelId,
     file_hashes: hashes,
     detail: { cosine: cos, logit_scale: logitScale.value, logit_scale_source: logitScale.source },

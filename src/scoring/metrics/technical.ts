@@ -2,8 +2,7 @@
  * Technical image quality without any model: sharpness, exposure, contrast, colourfulness and
  * noise from the decoded pixels (sharp), each mapped to 0–100 and combined. Always available.
  */
-import type { Anchors } from '../anchors.js';
-import { normalize } from '../anchors.js';
+import { clamp100, normalizeUnclamped, type Anchors } from '../anchors.js';
 import type { MetricResult } from '../types.js';
 
 export interface TechnicalParts {
@@ -60,20 +59,25 @@ export async function technicalQuality(bytes: Uint8Array, anchors: Anchors): Pro
   const lapVar = m ? lapSum2 / m - (lapSum / m) ** 2 : 0;
   const sigma = m ? (Math.sqrt(Math.PI / 2) / 6) * (noiseAbs / m) : 0;
   const t = anchors.technical;
-  const parts: TechnicalParts = {
-    sharpness: normalize(Math.log10(1 + Math.max(0, lapVar)), t.sharpness),
+  // unclamped parts keep the order beyond the anchors (the ranking key); clamped ones are shown
+  const free: TechnicalParts = {
+    sharpness: normalizeUnclamped(Math.log10(1 + Math.max(0, lapVar)), t.sharpness),
     exposure: Math.max(0, 100 * (1 - Math.abs(meanY / 255 - 0.5) * 2) * (1 - clipped / n)),
-    contrast: normalize(stdY / 255, t.contrast),
-    colourfulness: normalize(colourM, t.colourfulness),
-    noise: 100 - normalize(sigma, t.noise),
+    contrast: normalizeUnclamped(stdY / 255, t.contrast),
+    colourfulness: normalizeUnclamped(colourM, t.colourfulness),
+    noise: 100 - normalizeUnclamped(sigma, t.noise),
   };
+  const keys = Object.keys(free) as (keyof TechnicalParts)[];
+  const parts = Object.fromEntries(keys.map((k) => [k, clamp100(free[k])])) as unknown as TechnicalParts;
   const wsum = Object.values(t.weights).reduce((a, b) => a + b, 0);
-  const score = (Object.keys(parts) as (keyof TechnicalParts)[]).reduce((a, k) => a + parts[k] * t.weights[k], 0) / wsum;
+  const weighted = (p: TechnicalParts) => keys.reduce((a, k) => a + p[k] * t.weights[k], 0) / wsum;
+  const score = weighted(parts);
   const round = (v: number) => Math.round(v * 100) / 100;
   return {
     available: true,
     raw: score,
-    normalized: Math.min(100, Math.max(0, score)),
+    normalized: clamp100(score),
+    normalized_unclamped: weighted(free),
     model_id: 'technical-stats-v1',
     file_hashes: {},
     detail: {

@@ -6,7 +6,7 @@
  * to OPENAI_BASE_URL / OPENAI_API_KEY. Unconfigured → unavailable with the reason.
  */
 import type { Env } from '../../config/env.js';
-import { normalize, type AnchorRange } from '../anchors.js';
+import { toScale, type AnchorRange } from '../anchors.js';
 import type { MetricResult } from '../types.js';
 import { mapPool } from '../../lib/pool.js';
 import { tokenCost } from '../../config/prices.js';
@@ -85,7 +85,7 @@ export async function vqaScores(cfg: VqaConfig, images: VqaImage[], prompt: stri
       return {
         available: true,
         raw: p.yes,
-        normalized: normalize(p.yes, anchors),
+        ...toScale(p.yes, anchors),
         model_id: cfg.model,
         file_hashes: {},
         // every paid call is costed, like the agents' calls (null when the model has no price)
