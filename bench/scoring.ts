@@ -1,11 +1,16 @@
 /**
- * Scoring benchmark: the whole metric suite over 32 images against the floor (bare session.run of
+ * Scoring benchmarks, in one run:
+ *  1. at real model cost (bench/scoring-vit.ts): loop's scorer against a plain batched script over
+ *     the same ViT-B/32-cost CLIP, side by side (skip with --no-vit);
+ *  2. the overhead on tiny models, below.
+ *
+ * Tiny-model benchmark: the whole metric suite over 32 images against the floor (bare session.run of
  * the distinct model passes the suite needs, on pre-made tensors), and batched against one image at
  * a time. Runs on TINY models built in code (same names/shapes as the real exports, 224 px input):
  * the ratios show our overhead (decode, preprocessing, technical stats, thread hand-off), not the
  * real ViT cost, which would dominate with real models.
  *
- *   node dist/bench/scoring.js [--device cpu|cuda:N] [--images 32]
+ *   node dist/bench/scoring.js [--device cpu|cuda:N] [--images 32] [--no-vit]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,9 +21,16 @@ import { createInlineHost, type HostTensor } from '../src/scoring/inference-host
 import { parseDevice } from '../src/scoring/runtime.js';
 import { createImageScorer } from '../src/scoring/scorer.js';
 import { writeTinyAesthetic, writeTinyClip } from '../test/helpers/tiny-models.js';
+import { runVitBench } from './scoring-vit.js';
 
-const { values } = parseArgs({ options: { device: { type: 'string', default: 'cpu' }, images: { type: 'string', default: '32' } } });
+const { values } = parseArgs({
+  options: { device: { type: 'string', default: 'cpu' }, images: { type: 'string', default: '32' }, 'no-vit': { type: 'boolean', default: false } },
+});
 const N = Number(values.images);
+if (!values['no-vit']) {
+  await runVitBench({ images: N });
+  console.log('');
+}
 const device = parseDevice(values.device);
 const root = mkdtempSync(join(tmpdir(), 'loop-bench-scoring-'));
 const models = join(root, 'models');

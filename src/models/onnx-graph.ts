@@ -16,7 +16,8 @@ export interface NodeSpec {
   op: string;
   inputs: string[];
   outputs: string[];
-  attrs?: Record<string, number | number[]>;
+  /** Integers are INT attributes, arrays INTS; `{ float: x }` forces FLOAT (e.g. alpha 1.0). */
+  attrs?: Record<string, number | number[] | { float: number }>;
 }
 export interface IoSpec {
   name: string;
@@ -76,7 +77,9 @@ export function encodeModel(g: GraphSpec): Uint8Array {
       attribute: Object.entries(n.attrs ?? {}).map(([name, v]) =>
         Array.isArray(v)
           ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v }
-          : Number.isInteger(v)
+          : typeof v === 'object'
+            ? { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float }
+            : Number.isInteger(v)
             ? { name, type: onnx.AttributeProto.AttributeType.INT, i: v }
             : { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v },
       ),

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { modelDir, sha256File } from '../models/store.js';
+import { hashModelFiles, modelDir } from '../models/store.js';
 import type { HostTensor, InferenceHost, SessionInfo } from './inference-host.js';
 import { loadPreprocess, stackBatch, type Preprocess } from './preprocess.js';
 import type { Device } from './runtime.js';
@@ -33,10 +33,9 @@ export interface ClipModel {
   textCache: Map<string, { embed: Float32Array; truncated: boolean }>;
 }
 
+/** sha256 of each model file, by relative path; a file version already hashed is not read again (see store.ts). */
 export async function hashFiles(dir: string, files: string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of files) out[f] = await sha256File(join(dir, f));
-  return out;
+  return hashModelFiles(dir, files);
 }
 
 export function requireFiles(id: string, dir: string, files: string[]): void {
@@ -45,9 +44,20 @@ export function requireFiles(id: string, dir: string, files: string[]): void {
     throw new ModelUnavailable(`model ${id} not installed (missing ${missing.join(', ')} in ${dir}); run \`loop models pull ${id}\``);
 }
 
-export async function loadClip(host: InferenceHost, modelsDir: string, id: string, device: Device): Promise<ClipModel> {
+export interface LoadClipOptions {
+  /** preprocessor_config.json already being read (the scorer starts preprocessing before the sessions exist). */
+  preprocess?: Promise<Preprocess | null>;
+}
+
+export async function loadClip(host: InferenceHost, modelsDir: string, id: string, device: Device, o: LoadClipOptions = {}): Promise<ClipModel> {
   const dir = modelDir(modelsDir, id);
   requireFiles(id, dir, CLIP_FILES);
+  // the sessions load in the inference thread; meanwhile this thread hashes and reads the small files
+  const settle = <T>(p: Promise<T>) => (p.catch(() => {}), p);
+  const hashes = settle(hashFiles(dir, CLIP_FILES));
+  const tokenizer = settle(loadClipTokenizer(dir));
+  const preprocess = settle((o.preprocess ?? Promise.resolve(null)).then((p) => p ?? loadPreprocess(join(dir, 'preprocessor_config.json'))));
+  const configText = settle(readFile(join(dir, 'config.json'), 'utf8'));
   const vision = await host.load(join(dir, 'onnx/vision_model.onnx'), device);
   const text = await host.load(join(dir, 'onnx/text_model.onnx'), device);
   if (!vision.outputNames.includes('image_embeds'))
@@ -56,7 +66,7 @@ export async function loadClip(host: InferenceHost, modelsDir: string, id: strin
   if (!text.outputNames.includes('text_embeds'))
     throw new ModelUnavailable(`${id}: text_model.onnx has no text_embeds output (has ${text.outputNames.join(', ')})`);
   if (!text.inputNames.includes('input_ids')) throw new ModelUnavailable(`${id}: text_model.onnx has no input_ids input`);
-  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const config = JSON.parse(await configText) as Record<string, unknown>;
   // config.json of a transformers CLIP holds only logit_scale_init_value (the pre-training init,
   // 2.6592), not the trained value; our export recipe writes the trained one as `logit_scale`.
   const ls = config.logit_scale;
@@ -69,10 +79,10 @@ export async function loadClip(host: InferenceHost, modelsDir: string, id: strin
     dir,
     vision,
     text,
-    tokenizer: await loadClipTokenizer(dir),
-    preprocess: await loadPreprocess(join(dir, 'preprocessor_config.json')),
+    tokenizer: await tokenizer,
+    preprocess: await preprocess,
     logitScale,
-    fileHashes: await hashFiles(dir, CLIP_FILES),
+    fileHashes: await hashes,
     textCache: new Map(),
   };
 }
@@ -100,8 +110,23 @@ function rows(t: HostTensor): Float32Array[] {
 export async function embedImages(host: InferenceHost, m: ClipModel, pixels: Float32Array[]): Promise<Float32Array[]> {
   if (!pixels.length) return [];
   const { data, dims } = stackBatch(pixels, m.preprocess);
-  const out = await host.run(m.vision.key, { pixel_values: { type: 'float32', dims, data } }, ['image_embeds']);
-  return rows(out.image_embeds!).map(l2normalize);
+  return (await embedBatch(host, [m], { data, dims }))[0]!;
+}
+
+/**
+ * One vision pass per model over one already-stacked [N,3,H,W] batch (models sharing a
+ * preprocessing share the batch) → L2-normalised embeddings per model. The batch's buffer is moved
+ * to the inference thread, not copied: it is detached afterwards.
+ */
+export async function embedBatch(host: InferenceHost, models: ClipModel[], batch: { data: Float32Array; dims: number[] }): Promise<Float32Array[][]> {
+  if (!models.length) return [];
+  if (!batch.dims[0]) return models.map(() => []);
+  const outs = await host.runEach(
+    models.map((m) => ({ key: m.vision.key, fetches: ['image_embeds'] })),
+    { pixel_values: { type: 'float32', dims: batch.dims, data: batch.data } },
+    { transfer: true },
+  );
+  return outs.map((o) => rows(o.image_embeds!).map(l2normalize));
 }
 
 /** Encode the distinct prompts not yet cached, in one text pass. */

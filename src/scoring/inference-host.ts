@@ -1,8 +1,14 @@
 /**
  * Owns every onnxruntime session of a scoring process. By default the sessions live in ONE
  * worker thread: `session.run` in onnxruntime-node blocks the calling thread for the whole batch,
- * which on the main thread would starve BullMQ's lock renewal and stall the job. Tensors travel
- * as transferred ArrayBuffers, so crossing the thread costs no copy of the pixel data.
+ * which on the main thread would starve BullMQ's lock renewal and stall the job.
+ *
+ * Crossing the thread costs no copy of the pixel data when the caller hands its input buffers over
+ * (`transfer: true`: they are moved, and detached on the calling side); outputs come back moved the
+ * same way. onnxruntime-node refuses SharedArrayBuffer-backed tensors, so a batch that feeds several
+ * models (CLIP and PickScore share one preprocessing) goes over once with `runEach`, which runs
+ * every session on the same feeds in the thread. Calls queue in the thread in the order they are
+ * made, so a caller can post batch k+1 while batch k runs and the thread never waits for it.
  *
  * The `inline` host runs sessions on the calling thread (benchmarks measure the floor with it).
  */
@@ -23,11 +29,18 @@ export interface SessionInfo {
   warning?: string;
 }
 
+export interface RunOptions {
+  /** Move the feeds' buffers to the inference thread instead of copying them; they are detached here. */
+  transfer?: boolean;
+}
+
 export interface InferenceHost {
   readonly mode: 'thread' | 'inline';
   /** Create (or return the cached) session for a model file on a device. */
   load(modelPath: string, device: Device): Promise<SessionInfo>;
-  run(key: string, feeds: Record<string, HostTensor>, fetches: string[]): Promise<Record<string, HostTensor>>;
+  run(key: string, feeds: Record<string, HostTensor>, fetches: string[], opts?: RunOptions): Promise<Record<string, HostTensor>>;
+  /** Several sessions on the same feeds, in order, with one hand-off of the feeds. One result per call. */
+  runEach(calls: { key: string; fetches: string[] }[], feeds: Record<string, HostTensor>, opts?: RunOptions): Promise<Record<string, HostTensor>[]>;
   /** session.run calls per session key, and session creations (cache misses). */
   stats(): { runs: Record<string, number>; loads: number };
   close(): Promise<void>;
@@ -43,7 +56,9 @@ function makeCore(ort) {
     const key = path + '|' + label;
     const hit = sessions.get(key);
     if (hit) return hit.info;
-    const opts = { executionProviders: providers, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+    // intra-op threads sleep between ops instead of spinning: the cores are shared with image
+    // decoding and the technical metric (alone it runs as fast; beside them it burns less CPU)
+    const opts = { executionProviders: providers, graphOptimizationLevel: 'all', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
     let session, device = label, warning;
     try {
       session = await ort.InferenceSession.create(path, opts);
@@ -70,11 +85,16 @@ function makeCore(ort) {
     }
     return res;
   }
+  async function runEach(calls, feeds) {
+    const out = [];
+    for (const c of calls) out.push(await run(c.key, feeds, c.fetches));
+    return out;
+  }
   async function close() {
     for (const s of sessions.values()) await s.session.release();
     sessions.clear();
   }
-  return { load, run, close };
+  return { load, run, runEach, close };
 }
 `;
 
@@ -83,16 +103,29 @@ const { parentPort, workerData } = require('worker_threads');
 const ort = require(workerData.ortPath);
 ${CORE_SOURCE}
 const core = makeCore(ort);
+// an output that owns its whole ArrayBuffer moves back as it is; anything else is copied out first
+function movable(outs, transfer) {
+  for (const res of outs)
+    for (const k of Object.keys(res)) {
+      let d = res[k].data;
+      if (!(d.buffer instanceof ArrayBuffer) || d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength || transfer.includes(d.buffer)) d = res[k].data = d.slice();
+      transfer.push(d.buffer);
+    }
+}
 parentPort.on('message', async (m) => {
   try {
     let result, transfer = [];
     if (m.op === 'load') result = await core.load(m.path, m.providers, m.label);
-    else if (m.op === 'run') {
-      result = await core.run(m.key, m.feeds, m.fetches);
-      // copy out of ORT-owned memory into transferable buffers
-      for (const k of Object.keys(result)) { const d = result[k].data.slice(); result[k].data = d; transfer.push(d.buffer); }
-    } else if (m.op === 'close') result = await core.close();
-    parentPort.postMessage({ id: m.id, ok: true, result }, transfer);
+    else if (m.op === 'run') (result = await core.runEach(m.calls, m.feeds)), movable(result, transfer);
+    else if (m.op === 'close') result = await core.close();
+    try {
+      parentPort.postMessage({ id: m.id, ok: true, result }, transfer);
+    } catch (e) {
+      // a buffer that cannot be moved (external memory): send copies
+      if (m.op !== 'run') throw e;
+      for (const res of result) for (const k of Object.keys(res)) res[k].data = res[k].data.slice();
+      parentPort.postMessage({ id: m.id, ok: true, result });
+    }
   } catch (e) {
     parentPort.postMessage({ id: m.id, ok: false, error: String(e && e.message || e) });
   }
@@ -102,7 +135,15 @@ parentPort.on('message', async (m) => {
 interface Core {
   load(path: string, providers: unknown[], label: string): Promise<SessionInfo>;
   run(key: string, feeds: Record<string, HostTensor>, fetches: string[]): Promise<Record<string, HostTensor>>;
+  runEach(calls: { key: string; fetches: string[] }[], feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>[]>;
   close(): Promise<void>;
+}
+
+/** The distinct plain ArrayBuffers behind the feeds (what `transfer: true` moves). */
+function feedBuffers(feeds: Record<string, HostTensor>): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const t of Object.values(feeds)) if (t.data.buffer instanceof ArrayBuffer && !out.includes(t.data.buffer)) out.push(t.data.buffer);
+  return out;
 }
 
 function ortPath(): string {
@@ -139,6 +180,10 @@ export async function createInlineHost(): Promise<InferenceHost> {
     async run(key, feeds, fetches) {
       c.ran(key);
       return core.run(key, feeds, fetches);
+    },
+    async runEach(calls, feeds) {
+      for (const x of calls) c.ran(x.key);
+      return core.runEach(calls, feeds);
     },
     stats: c.stats,
     close: () => core.close(),
@@ -184,10 +229,14 @@ export function createThreadHost(): InferenceHost {
       c.loaded(info.key);
       return info;
     },
-    run(key, feeds, fetches) {
+    async run(key, feeds, fetches, opts) {
       c.ran(key);
-      // inputs are copied, not transferred: one pixel batch may feed several models
-      return call<Record<string, HostTensor>>({ op: 'run', key, feeds, fetches });
+      const [out] = await call<Record<string, HostTensor>[]>({ op: 'run', calls: [{ key, fetches }], feeds }, opts?.transfer ? feedBuffers(feeds) : []);
+      return out!;
+    },
+    runEach(calls, feeds, opts) {
+      for (const x of calls) c.ran(x.key);
+      return call<Record<string, HostTensor>[]>({ op: 'run', calls, feeds }, opts?.transfer ? feedBuffers(feeds) : []);
     },
     stats: c.stats,
     async close() {

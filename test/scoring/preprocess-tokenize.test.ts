@@ -58,6 +58,56 @@ describe('CLIP preprocessing', () => {
     }
     await expect(preprocessImage(Buffer.from('junk'), p)).rejects.toThrow();
   });
+  it('gives the pixels of the step-by-step reference (resize, then crop or pad, then normalise), into a batch slot too', async () => {
+    // the reference: each step its own sharp pipeline over raw pixels, normalised by the formula
+    const reference = async (bytes: Buffer, cfgPath: string) => {
+      const pp = await loadPreprocess(cfgPath);
+      const { cfg } = pp;
+      const meta = await sharp(bytes).metadata();
+      let w = meta.width!, h = meta.height!;
+      const short = (cfg.size as { shortest_edge: number }).shortest_edge;
+      const [nw, nh] = resizeDims(w, h, short);
+      let raw = await sharp(bytes).removeAlpha().toColourspace('srgb').resize(nw, nh, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+      [w, h] = [nw, nh];
+      if (w < pp.width || h < pp.height) {
+        // transformers pads the short side(s) to the crop, centred, with black
+        const top = Math.max(0, Math.floor((pp.height - h) / 2)), left = Math.max(0, Math.floor((pp.width - w) / 2));
+        const bottom = Math.max(0, pp.height - h - top), right = Math.max(0, pp.width - w - left);
+        raw = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).extend({ top, left, bottom, right, background: { r: 0, g: 0, b: 0 } }).raw().toBuffer();
+        [w, h] = [w + left + right, h + top + bottom];
+      }
+      const top = Math.floor((h - pp.height) / 2), left = Math.floor((w - pp.width) / 2);
+      raw = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).extract({ left, top, width: pp.width, height: pp.height }).raw().toBuffer();
+      const plane = pp.width * pp.height;
+      const out = new Float32Array(plane * 3);
+      for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) out[c * plane + i] = (raw[i * 3 + c]! / 255 - cfg.image_mean[c]!) / cfg.image_std[c]!;
+      return { pp, out };
+    };
+    const crop = join(root, 'crop.json');
+    writeFileSync(crop, JSON.stringify({ size: { shortest_edge: 24 }, crop_size: { height: 24, width: 24 } }));
+    const pad = join(root, 'pad.json'); // crop larger than the resized image: the padding path
+    writeFileSync(pad, JSON.stringify({ size: { shortest_edge: 20 }, crop_size: { height: 28, width: 28 } }));
+    let seed = 5;
+    const noise = (n: number) => Buffer.from(Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16) & 255));
+    const images = [
+      await sharp(noise(70 * 40 * 3), { raw: { width: 70, height: 40, channels: 3 } }).png().toBuffer(),
+      await sharp(noise(31 * 57 * 4), { raw: { width: 31, height: 57, channels: 4 } }).png().toBuffer(),
+      await sharp(noise(90 * 60 * 3), { raw: { width: 90, height: 60, channels: 3 } }).jpeg().toBuffer(),
+      await sharp(noise(40 * 40), { raw: { width: 40, height: 40, channels: 1 } }).png().toBuffer(),
+    ];
+    for (const cfgPath of [crop, pad])
+      for (const img of images) {
+        const { pp, out } = await reference(img, cfgPath);
+        expect(await preprocessImage(img, pp)).toEqual(out);
+        // written in place into the second slot of a batch, the neighbours untouched
+        const n = out.length;
+        const batch = new Float32Array(3 * n).fill(7);
+        const slot = batch.subarray(n, 2 * n);
+        expect(await preprocessImage(img, pp, slot)).toBe(slot);
+        expect(slot).toEqual(out);
+        expect(batch.subarray(0, n).every((v) => v === 7) && batch.subarray(2 * n).every((v) => v === 7)).toBe(true);
+      }
+  });
   it('parses --device', () => {
     expect(parseDevice('cpu')).toEqual({ kind: 'cpu' });
     expect(parseDevice('cuda')).toEqual({ kind: 'cuda', deviceId: 0 });
