@@ -8,7 +8,7 @@ import { ASPECT_RATIOS, ImageMetadataSchema } from '../../src/generation/metadat
 import { addPngText, crc32, readPngText } from '../../src/generation/png-text.js';
 import { variationSeeds } from '../../src/generation/seeds.js';
 import { SIZE_TABLE } from '../../src/generation/sizes.js';
-import { SketchBackend, sketchSvg } from '../../src/generation/sketch-backend.js';
+import { SKETCH_NOTE, SketchBackend, planPanel, readPrompt, sketchSvg, type PanelReading } from '../../src/generation/sketch-backend.js';
 import { mapPool } from '../../src/lib/pool.js';
 
 let dir: string;
@@ -67,11 +67,79 @@ describe('sketch backend (offline previz)', () => {
     const svg = sketchSvg({ prompt: PROMPT, negativePrompt: null, seed: 1, width: 1344, height: 768, aspectRatio: '16:9' });
     expect(svg).toContain('PREVIZ SKETCH — not a generated image');
     expect(svg).toContain('SHOT: WIDE · LOW ANGLE');
-    expect(svg).toContain('LIGHT: golden hour');
-    expect(svg).toMatch(/CAMERA: 24mm lens · f\/2\.8 · Kodak Portra 400 · low angle/);
+    expect(svg).toContain('SUBJECT: person &quot;keeper&quot;');
+    expect(svg).toContain('PALETTE: mood word golden hour — golden hour');
+    expect(svg).toContain('CAMERA: 24mm lens · f/2.8 · low angle');
+    expect(svg).toContain('FILM: Kodak Portra 400');
     const night = sketchSvg({ prompt: 'extreme close-up of an eye, neon night', negativePrompt: null, seed: 1, width: 1024, height: 1024, aspectRatio: '1:1' });
     expect(night).toContain('EXTREME CLOSE-UP');
-    expect(night).toContain('LIGHT: neon');
+    expect(night).toContain('PALETTE: mood word neon — neon');
+  });
+
+  it('says which values the seed chose, and takes the rest from the prompt', () => {
+    const lit = sketchSvg({ prompt: 'a cat on a windowsill, soft window light from camera left', negativePrompt: null, seed: 9, width: 1344, height: 768, aspectRatio: '16:9' });
+    expect(lit).toContain('LIGHT: key from left, soft — &quot;from camera left&quot;');
+    expect(lit).not.toMatch(/key from \w+ \(seed\)/);
+    expect(lit).toMatch(/SEED 9 CHOSE: placement, horizon</);
+    const open = sketchSvg({ prompt: 'a cat', negativePrompt: null, seed: 9, width: 1344, height: 768, aspectRatio: '16:9' });
+    expect(open).toMatch(/LIGHT: key from (left|right) \(seed\), (soft|hard) \(seed\)/);
+    expect(open).toContain('SEED 9 CHOSE: placement, horizon, key side, key quality');
+  });
+
+  it('records the reading in each image\'s metadata as provider.reading', async () => {
+    const r = await variation(77, 4, dir, '16:9', 'a cat sleeping on a windowsill, close-up, soft window light from camera left, 85mm portrait lens');
+    expect(r.ok).toBe(true);
+    const meta = ImageMetadataSchema.parse(JSON.parse(await readFile(join(dir, 'image_004_metadata.json'), 'utf8')));
+    expect(meta.provider.kind).toBe('previz_sketch');
+    expect(meta.provider.note).toBe(SKETCH_NOTE);
+    const reading = meta.provider.reading as PanelReading;
+    expect(reading).toMatchObject({ subject_class: 'animal', subject: 'cat', key_side: 'left', key_quality: 'soft', shot_size: 'close-up', palette_source: 'default' });
+    expect(reading.placement.horizontal).toMatch(/left third|centre|right third/);
+    expect(reading.from_seed).toEqual(['placement', 'horizon']);
+    expect(reading).toEqual(readPrompt('a cat sleeping on a windowsill, close-up, soft window light from camera left, 85mm portrait lens', 77));
+  });
+});
+
+describe('previz panel drawing', () => {
+  const plan = (prompt: string, seed = 3, aspectRatio: (typeof ASPECT_RATIOS)[number] = '16:9') => planPanel({ prompt, negativePrompt: null, seed, aspectRatio, ...SIZE_TABLE[aspectRatio] });
+
+  it('draws the silhouette of the subject\'s class', () => {
+    const shapes = new Map<string, string>();
+    for (const p of ['a woman jogging along a beach', 'a cat sleeping on a windowsill', 'a cup of espresso on a wooden table', 'a city skyline at night', 'an electric car on a road', 'a bowl of soup'])
+      shapes.set(p, plan(p).subject.svg);
+    expect(new Set(shapes.values()).size).toBe(shapes.size);
+    expect(shapes.get('a cat sleeping on a windowsill')).toMatch(/<ellipse[^>]*rx="0.6"/); // a quadruped's body
+    expect(shapes.get('a woman jogging along a beach')).toMatch(/<circle cx="0" cy="0.063"/); // a figure's head
+    // a skyline spans the frame; a cup sits in it
+    const sky = plan('a city skyline at night');
+    expect(sky.subject.bounds.w).toBeCloseTo(sky.layout.frame.w, 0);
+    expect(plan('a cup of espresso on a wooden table').subject.bounds.w).toBeLessThan(sky.layout.frame.w / 2);
+  });
+
+  it('scales the subject by the shot size and places it as the composition says', () => {
+    const h = (shot: string) => plan(`a fox in the snow, ${shot}, centred`).subject.bounds.h;
+    expect(h('extreme close-up')).toBeGreaterThan(h('close-up'));
+    expect(h('close-up')).toBeGreaterThan(h('medium shot'));
+    expect(h('medium shot')).toBeGreaterThan(h('wide shot'));
+    expect(h('wide shot')).toBeGreaterThan(h('extreme wide shot'));
+    for (const seed of [1, 2, 3, 4]) {
+      const left = plan('a fox on the left third', seed);
+      const right = plan('a fox on the right third', seed);
+      const mid = left.layout.frame.x + left.layout.frame.w / 2;
+      expect(left.subject.focus.x).toBeLessThan(mid);
+      expect(right.subject.focus.x).toBeGreaterThan(mid);
+    }
+  });
+
+  it('puts the key lamp on the side the prompt says, whatever the seed', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const l = plan('a woman, centred, window light from camera left', seed);
+      const r = plan('a woman, centred, window light from camera right', seed);
+      expect(l.lamp.x).toBeLessThan(l.subject.focus.x);
+      expect(r.lamp.x).toBeGreaterThan(r.subject.focus.x);
+      const top = plan('a woman, centred, harsh overhead light', seed);
+      expect(top.lamp.y).toBeLessThan(top.subject.focus.y);
+    }
   });
 });
 
