@@ -18,7 +18,10 @@ export const SIZE_TABLE: Record<AspectRatio, { width: number; height: number }> 
 
 export type ModelFamily = 'sdxl' | 'flux' | 'other';
 
-/** Which input convention a Replicate model uses, from its name. */
+/**
+ * Which input convention a Replicate model uses, from its name; a version pin (`owner/name:sha`,
+ * as the default `stability-ai/sdxl:7762fd07…`) does not change it.
+ */
 export function modelFamily(model: string): ModelFamily {
   const bare = model.split(':')[0]!.toLowerCase();
   if (bare.includes('sdxl') || bare.includes('stable-diffusion')) return 'sdxl';

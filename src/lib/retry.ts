@@ -1,6 +1,8 @@
 /**
  * One retry policy for every remote call: exponential backoff with full jitter, and a server's
- * retry-after (seconds or HTTP date) honoured when it gives one.
+ * retry-after (seconds or HTTP date) honoured when it gives one. Waits are interruptible (an
+ * aborted signal rejects the sleep at once with the signal's reason) and bounded by an optional
+ * deadline: a retry whose wait would end at or after it is not taken (see DeadlineExceeded).
  */
 export interface RetryPolicy {
   retries: number; // retries after the first attempt
@@ -32,6 +34,17 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return undefined;
 }
 
+/**
+ * A retry was not taken because its wait would have ended at or after the caller's deadline.
+ * `cause` is the error of the last attempt; the message says both.
+ */
+export class DeadlineExceeded extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DeadlineExceeded';
+  }
+}
+
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -49,16 +62,29 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
   classify: (err: unknown) => RetryDecision,
-  opts: { policy?: RetryPolicy; onRetry?: (err: unknown, attempt: number, waitMs: number) => void; signal?: AbortSignal } = {},
+  opts: {
+    policy?: RetryPolicy;
+    onRetry?: (err: unknown, attempt: number, waitMs: number) => void;
+    /** Aborting it interrupts a wait (rejecting with its reason) and stops further attempts. */
+    signal?: AbortSignal;
+    /** Epoch ms: no wait is started that would end at or after it (DeadlineExceeded instead). */
+    deadline?: number;
+  } = {},
 ): Promise<T> {
   const policy = opts.policy ?? defaultRetryPolicy;
   for (let attempt = 0; ; attempt++) {
+    if (opts.signal?.aborted) throw opts.signal.reason;
     try {
       return await fn(attempt);
     } catch (err) {
+      if (opts.signal?.aborted) throw err; // never retry once the caller has given up
       const d = classify(err);
       if (!d.retry || attempt >= policy.retries) throw err;
       const wait = d.afterMs ?? backoffMs(attempt, policy);
+      if (opts.deadline !== undefined && Date.now() + wait >= opts.deadline) {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DeadlineExceeded(`${msg}; not retried: the next try in ${wait} ms would pass the deadline`, { cause: err });
+      }
       opts.onRetry?.(err, attempt + 1, wait);
       await sleep(wait, opts.signal);
     }

@@ -1,13 +1,16 @@
 /**
  * A fake Replicate HTTP API on 127.0.0.1, speaking the protocol the official client uses:
- *   POST /v1/models/{owner}/{name}/predictions   (create by model; `Prefer: wait[=N]` holds the reply)
- *   POST /v1/predictions                         (create by version)
- *   GET  /v1/predictions/{id}                    (poll)
+ *   POST /v1/models/{owner}/{name}/predictions   (create by model, official models only: `models`;
+ *                                                  `Prefer: wait[=N]` holds the reply)
+ *   POST /v1/predictions                         (create by version: `versions`; 422 for an unknown one)
+ *   GET  /v1/predictions/{id}                    (poll; 404 for an unknown id)
  *   POST /v1/predictions/{id}/cancel
  *   GET  /files/{id}.png                         (the output it also serves: a PNG rendered by sharp)
- * Predictions go starting → processing → succeeded (or failed / canceled) over `latencyMs`.
- * Faults are injected by rules; every request is recorded with its time, body and the number of
- * requests and predictions in flight, so tests can measure concurrency and retry gaps.
+ * Predictions go starting → processing → succeeded (or failed / canceled) over `latencyMs`; a
+ * `processing` fault holds one in `processing` for N polls (or until canceled), and expire(id)
+ * removes a finished prediction's output as the real API does after an hour. Faults are injected
+ * by rules; every request is recorded with its time, body and the number of requests and
+ * predictions in flight, so tests can measure concurrency, retry gaps and creations.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +21,9 @@ export type Fault =
   | { kind: 'drop' }
   | { kind: 'truncate' }
   | { kind: 'fail'; error?: string }
-  | { kind: 'cancel' };
+  | { kind: 'cancel' }
+  /** Create only: the prediction reports `processing` for `polls` GETs (forever if omitted, until canceled), then settles. */
+  | { kind: 'processing'; polls?: number };
 
 export interface FaultRule {
   on: 'create' | 'get' | 'file';
@@ -34,7 +39,11 @@ export interface FakeRequest {
   method: string;
   path: string;
   kind: 'create' | 'get' | 'cancel' | 'file' | 'other';
+  /** The model (for a create by version: the model the version belongs to, else `version:<id>`). */
   model?: string;
+  version?: string;
+  /** The prediction a create made (status 201), or the one a get/cancel/file asked for. */
+  predictionId?: string;
   body?: Record<string, unknown>;
   prefer?: string;
   authorization?: string;
@@ -48,7 +57,10 @@ export interface FakeRequest {
 export interface FakeReplicateOptions {
   token?: string;
   latencyMs?: number;
+  /** Official models, created by name. */
   models?: string[];
+  /** Version id → model, created by version. */
+  versions?: Record<string, string>;
   /** Cap on how long `Prefer: wait` holds a reply (the real API: 60 s). */
   waitCapMs?: number;
   faults?: FaultRule[];
@@ -64,6 +76,11 @@ interface Pred {
   end: 'succeeded' | 'failed' | 'canceled';
   error?: string;
   truncate?: boolean;
+  /** GETs so far, and how many of them report `processing` regardless of time (Infinity: until canceled). */
+  polls: number;
+  holdPolls?: number;
+  /** Output deleted (data_removed): no output URL, and the file is gone. */
+  removed?: boolean;
 }
 
 const SIZES: Record<string, [number, number]> = {
@@ -71,11 +88,18 @@ const SIZES: Record<string, [number, number]> = {
   '9:16': [768, 1344], '3:2': [1216, 832], '2:3': [832, 1216], '21:9': [1536, 640],
 };
 
-export const DEFAULT_FAKE_MODELS = ['stability-ai/sdxl', 'black-forest-labs/flux-schnell', 'black-forest-labs/flux-dev'];
+/**
+ * Official models answer on the by-name endpoint. stability-ai/sdxl is not one: as on the real
+ * API it is reachable only by version, so a bare `stability-ai/sdxl` create gets 404 here too.
+ */
+export const DEFAULT_FAKE_MODELS = ['black-forest-labs/flux-schnell', 'black-forest-labs/flux-dev', 'black-forest-labs/flux-1.1-pro'];
+export const SDXL_VERSION = '7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc';
+export const DEFAULT_FAKE_VERSIONS: Record<string, string> = { [SDXL_VERSION]: 'stability-ai/sdxl' };
 
 export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
   const token = opts.token ?? 'r8_fake_token_for_tests_0123456789';
   const models = new Set(opts.models ?? DEFAULT_FAKE_MODELS);
+  const versions = opts.versions ?? DEFAULT_FAKE_VERSIONS;
   let faults: (FaultRule & { fired: number })[] = (opts.faults ?? []).map((f) => ({ ...f, fired: 0 }));
   let latencyMs = opts.latencyMs ?? 50;
   const t0 = performance.now();
@@ -101,6 +125,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
 
   const statusOf = (p: Pred) => {
     const t = now();
+    if (p.holdPolls !== undefined && p.polls <= p.holdPolls) return 'processing';
     if (t >= p.settlesAt) return p.end;
     return t < p.createdAt + (p.settlesAt - p.createdAt) / 3 ? 'starting' : 'processing';
   };
@@ -114,8 +139,8 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       version: p.version ?? 'dp-fake',
       input: p.input,
       logs: '',
-      output: status === 'succeeded' ? [`${origin}/files/${p.id}.png`] : null,
-      data_removed: false,
+      output: status === 'succeeded' && !p.removed ? [`${origin}/files/${p.id}.png`] : null,
+      data_removed: Boolean(p.removed),
       error: status === 'failed' ? (p.error ?? 'CUDA out of memory') : null,
       status,
       created_at: new Date().toISOString(),
@@ -185,13 +210,18 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       : req.method === 'POST' && cancelPred ? 'cancel'
       : req.method === 'GET' && file ? 'file'
       : 'other';
-    const model = byModel ? `${byModel[1]}/${byModel[2]}` : body?.version ? `version:${String(body.version)}` : undefined;
+    // the API takes a bare version id or "owner/name:version"
+    const version = !byModel && body?.version ? String(body.version).split(':').at(-1)! : undefined;
+    const model = byModel ? `${byModel[1]}/${byModel[2]}` : version ? (versions[version] ?? `version:${version}`) : undefined;
+    const idInPath = getPred?.[1] ?? cancelPred?.[1] ?? file?.[1];
     const rec: FakeRequest = {
       t: now(),
       method: req.method ?? 'GET',
       path: url.pathname,
       kind,
       model,
+      version,
+      predictionId: idInPath,
       body,
       prefer: req.headers.prefer as string | undefined,
       authorization: req.headers.authorization,
@@ -204,7 +234,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       counts.file++;
       const id = file![1]!;
       const p = preds.get(id);
-      if (!p) return send(res, rec, 404, { detail: 'Not found.' });
+      if (!p || p.removed) return send(res, rec, 404, { detail: 'Not found.' });
       const f = fault('file', { model: p.model, input: p.input, n: counts.file });
       if (applyHttpFault(f, res, req, rec)) return;
       let bytes = files.get(id) ?? (await render(p));
@@ -223,18 +253,23 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       const f = fault('create', { model, input, n: counts.create });
       if (applyHttpFault(f, res, req, rec)) return;
       if (byModel && !models.has(model!)) return send(res, rec, 404, { title: 'Not found', detail: 'The requested resource could not be found.', status: 404 });
+      if (version && !versions[version])
+        return send(res, rec, 422, { title: 'Invalid version or not permitted', detail: 'The specified version does not exist (or perhaps you don\'t have permission to use it?)', status: 422 });
       if (typeof input.prompt !== 'string') return send(res, rec, 422, { title: 'Input validation failed', detail: '- input: prompt is required', status: 422 });
       const id = `fake${String(++seq).padStart(5, '0')}`;
       const p: Pred = {
         id,
         model: model!,
-        version: body?.version as string | undefined,
+        version,
         input,
         createdAt: now(),
-        settlesAt: now() + latencyMs,
+        settlesAt: f?.kind === 'processing' ? Infinity : now() + latencyMs,
         end: f?.kind === 'fail' ? 'failed' : f?.kind === 'cancel' ? 'canceled' : 'succeeded',
         error: f?.kind === 'fail' ? f.error : undefined,
+        polls: 0,
+        holdPolls: f?.kind === 'processing' ? (f.polls ?? Infinity) : undefined,
       };
+      rec.predictionId = id;
       rec.activePredictions = active() + 1;
       preds.set(id, p);
       const prefer = String(req.headers.prefer ?? '');
@@ -253,14 +288,20 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       const f = fault('get', { model: p?.model, input: p?.input, n: counts.get });
       if (applyHttpFault(f, res, req, rec)) return;
       if (!p) return send(res, rec, 404, { detail: 'Not found.' });
+      p.polls++;
+      if (p.holdPolls !== undefined && p.polls > p.holdPolls) {
+        p.holdPolls = undefined;
+        p.settlesAt = Math.min(p.settlesAt, now());
+      }
       return send(res, rec, 200, view(p));
     }
     if (kind === 'cancel') {
       const p = preds.get(cancelPred![1]!);
       if (!p) return send(res, rec, 404, { detail: 'Not found.' });
-      if (now() < p.settlesAt) {
+      if (statusOf(p) === 'starting' || statusOf(p) === 'processing') {
         p.end = 'canceled';
         p.settlesAt = now();
+        p.holdPolls = undefined;
       }
       return send(res, rec, 200, view(p));
     }
@@ -298,6 +339,19 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       latencyMs = ms;
     },
     creates: () => requests.filter((r) => r.kind === 'create'),
+    /** Predictions created (and so paid for) since the last reset(). */
+    created: () => requests.filter((r) => r.kind === 'create' && r.status === 201).length,
+    cancels: () => requests.filter((r) => r.kind === 'cancel'),
+    /** The status a GET would report now, without counting as a poll. */
+    statusOf: (id: string) => {
+      const p = preds.get(id);
+      return p ? statusOf(p) : undefined;
+    },
+    /** Delete a prediction's output, as the API does an hour after it finished. */
+    expire: (id: string) => {
+      const p = preds.get(id);
+      if (p) p.removed = true;
+    },
     maxActivePredictions: () => Math.max(0, ...requests.filter((r) => r.kind === 'create' && r.status === 201).map((r) => r.activePredictions)),
     reset: () => {
       requests.length = 0;

@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { generateImages, generateVariation } from '../../src/generation/generate.js';
 import { GenerationTraceSchema } from '../../src/generation/metadata.js';
 import { readPngText } from '../../src/generation/png-text.js';
-import { ReplicateBackend, outputUrl } from '../../src/generation/replicate-backend.js';
-import { startFakeReplicate, type FakeReplicate } from '../fakes/replicate-server.js';
+import { DEFAULT_MODEL, ReplicateBackend, SDXL_VERSION, outputUrl } from '../../src/generation/replicate-backend.js';
+import { SDXL_VERSION as FAKE_SDXL_VERSION, startFakeReplicate, type FakeReplicate } from '../fakes/replicate-server.js';
 
 const FAST = { retries: 4, baseMs: 10, maxMs: 50 };
 let fake: FakeReplicate;
@@ -45,7 +45,10 @@ describe('Replicate backend against the fake API, driven by the real client', ()
   it('sends seed S+i in each model family’s own input fields and saves verified images', async () => {
     const trace = await gen({ numVariations: 3, seed: 100, fallbackModels: [] });
     const creates = fake.creates().filter((r) => r.status === 201);
-    expect(creates.map((r) => r.model)).toEqual(['stability-ai/sdxl', 'stability-ai/sdxl', 'stability-ai/sdxl']);
+    // the default is SDXL pinned to a version: POST /v1/predictions with `version`
+    expect(DEFAULT_MODEL).toBe(`stability-ai/sdxl:${SDXL_VERSION}`);
+    expect(SDXL_VERSION).toBe(FAKE_SDXL_VERSION);
+    expect(creates.map((r) => [r.path, r.version, r.model])).toEqual(Array(3).fill(['/v1/predictions', SDXL_VERSION, 'stability-ai/sdxl']));
     const inputs = creates.map((r) => r.body!.input as Record<string, unknown>).sort((a, b) => Number(a.seed) - Number(b.seed));
     expect(inputs.map((i) => i.seed)).toEqual([100, 101, 102]);
     for (const i of inputs) {
@@ -56,13 +59,14 @@ describe('Replicate backend against the fake API, driven by the real client', ()
     // create uses the API's wait mode
     expect(creates.every((r) => /^wait(=\d+)?$/.test(r.prefer ?? ''))).toBe(true);
     expect(trace.images.map((m) => m.seed)).toEqual([100, 101, 102]);
-    expect(trace.images.every((m) => m.model === 'stability-ai/sdxl' && m.cost_usd === 0.0048)).toBe(true);
+    expect(trace.images.every((m) => m.model === DEFAULT_MODEL && m.cost_usd === 0.0048)).toBe(true);
+    expect(trace.images[0]!.provider).toMatchObject({ version: SDXL_VERSION, pinned_version: false, resumed_prediction: false });
     expect((trace.cost as { total_cost_usd: number }).total_cost_usd).toBeCloseTo(0.0144, 6);
     const png = await readFile(join(dir, 'image_002.png'));
     const meta = await sharp(png).metadata();
     expect([meta.width, meta.height]).toEqual([1344, 768]);
     expect(readPngText(png).parameters).toContain('Seed: 101');
-    expect(readPngText(png).parameters).toContain('Model: stability-ai/sdxl');
+    expect(readPngText(png).parameters).toContain(`Model: ${DEFAULT_MODEL}`);
 
     fake.reset();
     await gen({ numVariations: 2, seed: 7, aspectRatio: '9:16', model: 'black-forest-labs/flux-schnell', outDir: dir });
@@ -101,18 +105,20 @@ describe('Replicate backend against the fake API, driven by the real client', ()
       model: 'acme/does-not-exist',
       fallbackModels: ['black-forest-labs/flux-dev', 'stability-ai/sdxl', 'black-forest-labs/flux-schnell'],
     });
-    expect(fake.creates().map((r) => [r.model, r.status])).toEqual([
-      ['acme/does-not-exist', 404],
-      ['black-forest-labs/flux-dev', 201],
-      ['stability-ai/sdxl', 201],
+    // a bare stability-ai/sdxl (not an official model: its by-name endpoint 404s) runs pinned
+    expect(fake.creates().map((r) => [r.model, r.path, r.status])).toEqual([
+      ['acme/does-not-exist', '/v1/models/acme/does-not-exist/predictions', 404],
+      ['black-forest-labs/flux-dev', '/v1/models/black-forest-labs/flux-dev/predictions', 201],
+      ['stability-ai/sdxl', '/v1/predictions', 201],
     ]);
     const m = trace.images[0]!;
     expect(m.model).toBe('stability-ai/sdxl');
+    expect(m.provider).toMatchObject({ version: SDXL_VERSION, pinned_version: true });
     expect(m.provider.fallback_used).toBe(true);
     expect(m.provider.models_tried).toEqual(['acme/does-not-exist', 'black-forest-labs/flux-dev', 'stability-ai/sdxl']);
     const errs = (m.provider.model_errors as { reason: string }[]).map((e) => e.reason);
     expect(errs[0]).toMatch(/404/);
-    expect(errs[1]).toMatch(/prediction failed: NSFW/);
+    expect(errs[1]).toMatch(/prediction fake\d+ failed: NSFW/);
     expect(trace.fallback_models).toEqual(['black-forest-labs/flux-dev', 'stability-ai/sdxl', 'black-forest-labs/flux-schnell']);
   });
 
@@ -122,7 +128,7 @@ describe('Replicate backend against the fake API, driven by the real client', ()
     expect(trace.images.map((m) => m.file)).toEqual(['image_001.png', 'image_003.png']);
     expect(trace.failures).toHaveLength(1);
     const f = trace.failures[0]!;
-    expect(f).toMatchObject({ variation: 2, seed: 201, models_tried: ['stability-ai/sdxl', 'black-forest-labs/flux-schnell'] });
+    expect(f).toMatchObject({ variation: 2, seed: 201, models_tried: [DEFAULT_MODEL, 'black-forest-labs/flux-schnell'] });
     expect(f.reason).toMatch(/GPU fell over/);
     expect(existsSync(join(dir, 'image_002.png'))).toBe(false);
     expect(existsSync(join(dir, 'image_003_metadata.json'))).toBe(true);
@@ -174,14 +180,14 @@ describe('Replicate backend against the fake API, driven by the real client', ()
       prompt: 'x',
       negativePrompt: null,
       aspectRatio: '1:1',
-      model: 'stability-ai/sdxl',
+      model: DEFAULT_MODEL,
       fallbackModels: ['black-forest-labs/flux-schnell'],
       backend: new ReplicateBackend({ token: 'r8_wrong_token_000000', baseUrl: fake.baseUrl, policy: FAST }),
       outDir: dir,
     });
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.failure.models_tried).toEqual(['stability-ai/sdxl']);
+      expect(r.failure.models_tried).toEqual([DEFAULT_MODEL]);
       expect(r.failure.reason).toMatch(/401/);
     }
     expect(await readdir(dir)).toEqual([]);
