@@ -1,6 +1,14 @@
 import { METRIC_IDS } from '../src/scoring/types.js';
 import type { GenerationTrace, ImageMetadata } from '../src/generation/metadata.js';
+import { termSafe } from '../src/lib/terminal.js';
 import { bold, dim, money, table } from './format.js';
+
+/**
+ * Pieces of a trace that come from outside loop (file names, model ids, provider error text, the
+ * prompt's path) pass through termSafe before they are laid out; loop's own colours are added
+ * after, so they survive.
+ */
+const t = (text: unknown) => termSafe(String(text ?? ''));
 
 /**
  * Console rendering of an image generation folder (generate-images, score-images): the progress
@@ -36,9 +44,9 @@ export function renderResults(trace: GenerationTrace, outDir: string): string {
       cells: [
         top ? '★' : ' ',
         scored ? String(img.rank ?? '—') : String(img.variation),
-        img.file,
+        t(img.file),
         String(img.seed),
-        img.model,
+        t(img.model),
         money(img.cost_usd),
         ...metrics.map((m) => {
           const r = img.scores?.metrics[m];
@@ -49,23 +57,23 @@ export function renderResults(trace: GenerationTrace, outDir: string): string {
     };
   });
   const out: string[] = [];
-  out.push(`backend: ${trace.backend} — ${trace.backend_note}`);
-  out.push(`prompt:  ${trace.prompt_source}`);
-  out.push(`output:  ${outDir}`);
+  out.push(`backend: ${t(trace.backend)} — ${t(trace.backend_note)}`);
+  out.push(`prompt:  ${t(trace.prompt_source)}`);
+  out.push(`output:  ${t(outDir)}`);
   out.push('');
   if (rows.length) out.push(table(header, rows.map((r) => (r.top ? r.cells.map(bold) : r.cells)), { rule: false }));
   else out.push('no images were produced');
   out.push('');
-  if (!scored) out.push(dim(`not ranked — ${trace.ordering_note ?? 'files keep generation order'}`));
+  if (!scored) out.push(dim(`not ranked — ${trace.ordering_note ? t(trace.ordering_note) : 'files keep generation order'}`));
   else {
     // Say which metrics could not run and why, so a ranking on fewer metrics is not mistaken for a full one.
     const sc = (trace.scoring ?? {}) as { metrics_unavailable?: Record<string, string>; overall_note?: string };
-    for (const [m, why] of Object.entries(sc.metrics_unavailable ?? {})) out.push(dim(`${m} unavailable: ${why}`));
-    if (sc.overall_note) out.push(dim(`note: ${sc.overall_note}`));
+    for (const [m, why] of Object.entries(sc.metrics_unavailable ?? {})) out.push(dim(`${t(m)} unavailable: ${t(why)}`));
+    if (sc.overall_note) out.push(dim(`note: ${t(sc.overall_note)}`));
   }
   const best = scored ? images.find((i) => i.file === trace.best) ?? images[0] : undefined;
   if (best)
-    out.push(bold(`best candidate: ${best.file} (seed ${best.seed}${best.scores?.overall != null ? `, overall ${best.scores.overall.toFixed(1)}` : ''})`));
+    out.push(bold(`best candidate: ${t(best.file)} (seed ${best.seed}${best.scores?.overall != null ? `, overall ${best.scores.overall.toFixed(1)}` : ''})`));
   else if (images.length) out.push('best candidate: none chosen (images are unscored; look at them in generation order)');
   const cost = trace.cost as { total_cost_usd?: number; total_is_lower_bound?: boolean };
   out.push(
@@ -75,7 +83,7 @@ export function renderResults(trace: GenerationTrace, outDir: string): string {
     out.push('');
     out.push(`${trace.failures.length} of ${trace.num_variations} variations failed:`);
     for (const f of trace.failures)
-      out.push(`  variation ${f.variation} (seed ${f.seed}, ${f.attempts} attempts, tried ${f.models_tried.join(' → ')}): ${f.reason}`);
+      out.push(`  variation ${f.variation} (seed ${f.seed}, ${f.attempts} attempts, tried ${f.models_tried.map(t).join(' → ')}): ${t(f.reason)}`);
   }
   return out.join('\n');
 }

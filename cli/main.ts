@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../src/errors.js';
 import { dataFile } from '../src/lib/paths.js';
+import { termSafe } from '../src/lib/terminal.js';
 import * as enhanceImagePrompt from './commands/enhance-image-prompt.js';
 import * as generateImages from './commands/generate-images.js';
 import * as scoreImages from './commands/score-images.js';
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({
       // commander's own errors (unknown flag, bad value) become one `loop: error:` line
-      outputError: (str, write) => write(`loop: error: ${str.replace(/^error:\s*/i, '').trim()}\n`),
+      outputError: (str, write) => write(`loop: error: ${termSafe(str.replace(/^error:\s*/i, '').trim(), { multiline: true })}\n`),
     });
   enhanceImagePrompt.register(program);
   generateImages.register(program);

@@ -5,30 +5,60 @@
 import { InvalidArgumentError } from 'commander';
 import type { ZodType } from 'zod';
 import { ExitCode, LoopError, errorLine } from '../src/errors.js';
+import { deviceName, deviceSyntaxProblem, parseDevice } from '../src/lib/device.js';
 import { redact } from '../src/lib/secrets.js';
+import { clipSafe, termSafe } from '../src/lib/terminal.js';
+
+/** A flag value quoted in a usage message: terminal-safe, and short enough for one line. */
+const quoted = (value: string) => `"${clipSafe(value, 80)}"`;
+
+/** Whole numbers in plain decimal only: no hex (0x10), binary, octal, exponent or Infinity. */
+const INTEGER = /^-?\d+$/;
+/** Plain decimals only: digits, an optional fraction, an optional leading minus ("-1.5", ".5"). */
+const DECIMAL = /^-?(?:\d+(?:\.\d+)?|\.\d+)$/;
 
 export function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    const v = value.trim();
+    if (!INTEGER.test(v)) throw new InvalidArgumentError(`${name} must be a whole number, got ${quoted(value)}`);
+    const n = Number(v) + 0; // + 0: "-0" is 0
+    if (!(n >= min && n <= max)) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${quoted(v)}`);
     return n;
   };
 }
 
+/**
+ * A number flag. Number() alone would take "0x10" (16), "0b1", "0o7", "1e3" and " " (0): a
+ * typo or a pasted value must not silently become a different number, so only plain decimals
+ * pass.
+ */
 export function floatArg(name: string, min: number, max: number) {
   return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
-    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${n}`);
+    const v = value.trim();
+    if (!DECIMAL.test(v)) throw new InvalidArgumentError(`${name} must be a plain decimal number (like 85 or 72.5), got ${quoted(value)}`);
+    const n = Number(v) + 0;
+    if (!(n >= min && n <= max)) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${quoted(v)}`);
     return n;
+  };
+}
+
+/**
+ * `--device cpu | cuda | cuda:N` (N 0–15), checked when the flag is parsed; returns the canonical
+ * spelling (`cpu` or `cuda:N`). Whether cuda:N exists on this machine is checked when the command
+ * starts (resolveDevice in src/lib/device.ts), not here: parsing must stay cheap.
+ */
+export function deviceArg(name = '--device') {
+  return (value: string): string => {
+    const problem = deviceSyntaxProblem(value);
+    if (problem) throw new InvalidArgumentError(`${name} ${problem}, got ${quoted(value)}`);
+    return deviceName(parseDevice(value, name));
   };
 }
 
 export function choiceArg<T extends string>(name: string, choices: readonly T[]) {
   return (value: string): T => {
     if (!(choices as readonly string[]).includes(value))
-      throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got "${value}"`);
+      throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got ${quoted(value)}`);
     return value as T;
   };
 }
@@ -47,15 +77,21 @@ export function parseOptions<T>(schema: ZodType<T>, raw: unknown): T {
   return r.data;
 }
 
-/** Print one line to stderr and set the exit code from a thrown error. */
+/**
+ * Print one line to stderr and set the exit code from a thrown error. Messages carry file names,
+ * file contents (a JSON parser's excerpt) and provider text: redacted, then made terminal-safe,
+ * so one error is always exactly one line. --verbose adds the cause's stack (multi-line).
+ */
 export function reportError(e: unknown, verbose = false): number {
+  const line = (text: string) => process.stderr.write(termSafe(redact(text)) + '\n');
+  const block = (text: string) => process.stderr.write(termSafe(redact(text), { multiline: true }) + '\n');
   if (e instanceof LoopError) {
-    process.stderr.write(redact(`loop: error: ${e.message}`) + '\n');
-    if (verbose && e.cause) process.stderr.write(redact(String((e.cause as Error)?.stack ?? e.cause)) + '\n');
+    line(`loop: error: ${e.message}`);
+    if (verbose && e.cause) block(String((e.cause as Error)?.stack ?? e.cause));
     return e.exitCode;
   }
-  process.stderr.write(redact(`loop: internal error: ${errorLine(e)} (run with --verbose for details)`) + '\n');
-  if (verbose) process.stderr.write(redact(String((e as Error)?.stack ?? e)) + '\n');
+  line(`loop: internal error: ${errorLine(e)} (run with --verbose for details)`);
+  if (verbose) block(String((e as Error)?.stack ?? e));
   return ExitCode.INTERNAL;
 }
 

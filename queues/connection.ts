@@ -1,15 +1,14 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { maskRedisUrl } from '../src/config/env.js';
 import { LoopError } from '../src/errors.js';
 
-/** REDIS_URL without its password, for messages. */
+/**
+ * REDIS_URL without its password (nor its query string, where ioredis also takes `password=`),
+ * for messages. Never the raw value, even when it does not parse.
+ */
 export function safeRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return 'REDIS_URL';
-  }
+  const masked = maskRedisUrl(url);
+  return masked === '(unparseable)' ? 'REDIS_URL' : masked.replace(/\/$/, '');
 }
 
 /**

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
 import { redact } from '../../src/lib/secrets.js';
+import { jsonForTerminal, termSafe } from '../../src/lib/terminal.js';
 import { table } from '../format.js';
 import { action, choiceArg, floatArg, intArg, parseOptions } from '../shared.js';
 
@@ -48,9 +49,9 @@ export function register(program: Command): void {
 }
 
 async function run(input: string, o: Options): Promise<number> {
-  const [{ loadEnv }, { readPromptInput }, { createLogger }, { createRunDir, runsRoot }, { resolveAgentBackend, enhanceImagePrompt, OFFLINE_BACKEND_NOTE }, { loadBrand }] =
+  const [{ checkConfig }, { readPromptInput }, { createLogger }, { createRunDir, resolveRunsRoot }, { resolveAgentBackend, enhanceImagePrompt, OFFLINE_BACKEND_NOTE }, { loadBrand }] =
     await Promise.all([
-      import('../../src/config/env.js'),
+      import('../../src/config/check.js'),
       import('../../src/lib/input.js'),
       import('../../src/lib/log.js'),
       import('../../src/runs/run-dir.js'),
@@ -58,17 +59,17 @@ async function run(input: string, o: Options): Promise<number> {
       import('../../src/prompt/brand.js'),
     ]);
   // everything that can be wrong with the invocation is checked before the run directory exists
-  const env = loadEnv();
+  const env = checkConfig();
   const backend = resolveAgentBackend(o.backend, env);
   const brand = o.brand ? await loadBrand(o.brand) : null;
   const prompt = await readPromptInput(input);
   const log = createLogger({ verbose: o.verbose, quiet: o.json && !o.verbose });
-  const runDir = await createRunDir(runsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_prompt_traces'));
+  const runDir = await createRunDir(resolveRunsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_prompt_traces'));
 
   const ac = new AbortController();
   const onSigint = () => ac.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
-  log.info(`enhance-image-prompt: ${backend === 'offline' ? OFFLINE_BACKEND_NOTE.split(':')[0] : `openai (${o.creativeModel} + ${o.critiqueModel})`}; trace in ${runDir}`);
+  log.info(`enhance-image-prompt: ${backend === 'offline' ? OFFLINE_BACKEND_NOTE.split(':')[0] : `openai (${termSafe(o.creativeModel)} + ${termSafe(o.critiqueModel)})`}; trace in ${termSafe(runDir)}`);
   try {
     const s = await enhanceImagePrompt({
       prompt,
@@ -91,8 +92,10 @@ async function run(input: string, o: Options): Promise<number> {
         else if (e.phase === 'agent2') log.info(`iteration ${e.iteration}/${o.maxIterations}: overall ${e.overall!.toFixed(1)}`);
       },
     });
-    // model output is untrusted text: a model that echoes the key must not print it
-    process.stdout.write(redact(o.json ? JSON.stringify(s, null, 2) + '\n' : formatReport(s)));
+    // model output and the brand file are untrusted text: a model that echoes the key must not
+    // print it, and escape sequences must not reach the terminal (formatReport makes each
+    // untrusted piece safe; the JSON keeps its values and escapes what a terminal would obey)
+    process.stdout.write(redact(o.json ? jsonForTerminal(s) + '\n' : formatReport(s)));
     return 0;
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -102,13 +105,16 @@ async function run(input: string, o: Options): Promise<number> {
 type Summary = Awaited<ReturnType<typeof import('../../src/prompt/enhance.js').enhanceImagePrompt>>;
 type Scores = NonNullable<Summary['final_scores']>;
 
+/** An untrusted piece of the report (model, brand or provider text, a path): redacted, one line, terminal-safe. */
+const t = (text: string) => termSafe(redact(String(text)));
+
 const f1 = (n: number | null) => (n === null ? '—' : n.toFixed(1));
 
 function formatReport(s: Summary): string {
   const out: string[] = [];
-  out.push(`Backend:   ${s.backend === 'offline' ? 'offline rule-based agents (no LLM)' : `openai — ${s.backend_note}`}`);
-  out.push(`Models:    cinematographer ${s.models.creative}, prompt engineer ${s.models.critique}`);
-  out.push(`Brand:     ${s.brand ? (s.brand.brand ?? 'brand file applied') : 'none (brand alignment neutral)'}`);
+  out.push(`Backend:   ${s.backend === 'offline' ? 'offline rule-based agents (no LLM)' : `openai — ${t(s.backend_note)}`}`);
+  out.push(`Models:    cinematographer ${t(s.models.creative)}, prompt engineer ${t(s.models.critique)}`);
+  out.push(`Brand:     ${s.brand ? (s.brand.brand != null ? t(s.brand.brand) : 'brand file applied') : 'none (brand alignment neutral)'}`);
   out.push(`Initial assessment (rule-based): overall ${f1(s.initial_assessment.scores.overall)}`);
   out.push('');
   const head = ['iter', 'complete', 'specific', 'profess', 'cinema', 'brand', 'overall'];
@@ -123,12 +129,12 @@ function formatReport(s: Summary): string {
     max_iterations: `reached --max-iterations ${s.settings.max_iterations}`,
     initial_score_above_skip_threshold: `initial score ≥ skip threshold ${s.settings.skip_threshold}; enhancement skipped`,
   };
-  out.push(`Stop:      ${reason[s.stop_reason] ?? s.stop_reason} after ${s.total_iterations} iteration(s)`);
+  out.push(`Stop:      ${reason[s.stop_reason] ?? t(s.stop_reason)} after ${s.total_iterations} iteration(s)`);
   out.push(`Final:     overall ${f1(s.final_scores?.overall ?? null)}${s.best_iteration ? ` (iteration ${s.best_iteration})` : ''}`);
   out.push('');
-  out.push(s.final_prompt ?? '');
+  out.push(termSafe(redact(s.final_prompt ?? ''), { multiline: true }));
   out.push('');
-  out.push(`Trace:     ${s.trace_dir}`);
+  out.push(`Trace:     ${t(s.trace_dir)}`);
   const c = s.cost;
   out.push(
     `Cost:      $${c.total_cost_usd.toFixed(6)}${c.total_is_lower_bound ? ' (lower bound: some calls unpriced)' : ''}` +

@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
-import { ExitCode, LoopError } from '../../src/errors.js';
+import { ExitCode } from '../../src/errors.js';
 import { DEFAULT_VARIATIONS, MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
-import { action, choiceArg, intArg, parseOptions, collect } from '../shared.js';
+import { action, choiceArg, deviceArg, intArg, parseOptions, collect } from '../shared.js';
 
 const ModelId = z.string().regex(/^[\w.-]+\/[\w.-]+(:[0-9a-f]{16,})?$/, 'a Replicate model is owner/name or owner/name:version');
 
@@ -18,7 +18,8 @@ const OptionsSchema = z.object({
   backend: z.enum(['sketch', 'replicate']).optional(),
   concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).optional(),
   skipScoring: z.boolean().optional(),
-  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').optional(),
+  device: z.string().optional(), // syntax checked by deviceArg, the GPU count at start
+
   modelsDir: z.string().min(1).optional(),
   json: z.boolean().optional(),
   verbose: z.boolean().optional(),
@@ -46,7 +47,7 @@ export function register(program: Command): void {
     )
     .option('--concurrency <n>', `variations generated at once, 1–${MAX_CONCURRENCY} (default 8 on Replicate)`, intArg('--concurrency', 1, MAX_CONCURRENCY))
     .option('--skip-scoring', 'do not score or rank; files keep generation order')
-    .option('--device <device>', 'scoring device: cpu, cuda or cuda:N')
+    .option('--device <device>', 'scoring device: cpu, cuda or cuda:N (N 0–15)', deviceArg('--device'))
     .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
     .option('--json', 'print the generation trace as JSON on stdout')
     .option('-v, --verbose', 'verbose logging')
@@ -54,29 +55,30 @@ export function register(program: Command): void {
 }
 
 async function run(input: string, o: Options): Promise<number> {
-  const { stat } = await import('node:fs/promises');
-  const { loadEnv } = await import('../../src/config/env.js');
+  const { checkConfig, resolveCheckedModelsDir } = await import('../../src/config/check.js');
   const { createLogger } = await import('../../src/lib/log.js');
   const { redact } = await import('../../src/lib/secrets.js');
-  const { createRunDir, runsRoot } = await import('../../src/runs/run-dir.js');
+  const { jsonForTerminal, termSafe } = await import('../../src/lib/terminal.js');
+  const { createRunDir, resolveRunsRoot } = await import('../../src/runs/run-dir.js');
   const gen = await import('../../src/generation/generate.js');
   const { progressBar, renderResults } = await import('../image-report.js');
 
   // Everything a user can get wrong is checked before the run directory exists.
-  const env = loadEnv();
+  const scoring = !o.skipScoring;
+  // the models folder matters only when the images will be scored
+  const env = checkConfig();
+  const modelsDir = scoring ? resolveCheckedModelsDir(o.modelsDir, env) : undefined;
+  if (scoring && o.device) (await import('../../src/lib/device.js')).resolveDevice(o.device); // cuda:N exists?
   const log = createLogger({ verbose: o.verbose });
   const backend = gen.resolveImageBackend(o.backend, env);
   const { prompt, source } = await gen.loadPromptSource(input);
-  const root = runsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_generations');
-  const st = await stat(root).catch(() => undefined);
-  if (st && !st.isDirectory()) throw new LoopError('INPUT', `--output-dir ${root} is a file, not a directory`);
-  const outDir = await createRunDir(root);
+  const outDir = await createRunDir(resolveRunsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_generations'));
 
   const ac = new AbortController();
   const onSigint = () => ac.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
   const tty = process.stderr.isTTY === true;
-  log.info(`generating ${o.numVariations} variation${o.numVariations === 1 ? '' : 's'} with ${backend === 'sketch' ? 'the sketch backend (offline previz sketches, not model output)' : 'Replicate'} → ${outDir}`);
+  log.info(`generating ${o.numVariations} variation${o.numVariations === 1 ? '' : 's'} with ${backend === 'sketch' ? 'the sketch backend (offline previz sketches, not model output)' : 'Replicate'} → ${termSafe(outDir)}`);
   let trace;
   try {
     trace = await gen.generateImages({
@@ -111,25 +113,25 @@ async function run(input: string, o: Options): Promise<number> {
     try {
       const { scoreGenerationDir } = await import('../../src/scoring/rank.js');
       log.info(`scoring ${trace.images.length} image${trace.images.length === 1 ? '' : 's'}…`);
-      await scoreGenerationDir(outDir, { prompt, device: o.device, modelsDir: o.modelsDir, logger: log });
+      await scoreGenerationDir(outDir, { prompt, device: o.device, modelsDir, logger: log });
       trace = await gen.readGenerationTrace(outDir);
     } catch (e) {
       const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
-      log.warn(`scoring unavailable: ${reason}; images keep generation order`);
+      log.warn(`scoring unavailable: ${termSafe(reason)}; images keep generation order`);
       trace = await gen.recordScoringOutcome(outDir, { status: 'unavailable', reason });
     }
   }
 
-  if (o.json) process.stdout.write(redact(JSON.stringify(trace, null, 2)) + '\n');
+  if (o.json) process.stdout.write(redact(jsonForTerminal(trace)) + '\n');
   else process.stdout.write(redact(renderResults(trace, outDir)) + '\n');
 
   if (ac.signal.aborted) return ExitCode.INTERRUPTED;
   const failed = trace.failures.length;
   if (failed === 0) return ExitCode.OK;
   if (trace.images.length === 0) {
-    log.warn(`all ${failed} variations failed; the trace is in ${outDir}`);
+    log.warn(`all ${failed} variations failed; the trace is in ${termSafe(outDir)}`);
     return ExitCode.REMOTE;
   }
-  log.warn(`${failed} of ${trace.num_variations} variations failed; the other ${trace.images.length} were saved in ${outDir}`);
+  log.warn(`${failed} of ${trace.num_variations} variations failed; the other ${trace.images.length} were saved in ${termSafe(outDir)}`);
   return ExitCode.PARTIAL;
 }

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { action, parseOptions } from '../shared.js';
 import { table } from '../format.js';
+import { jsonForTerminal, termSafe } from '../../src/lib/terminal.js';
 
 const Opts = z.object({
   modelsDir: z.string().min(1).optional(),
@@ -22,13 +23,16 @@ const human = (n: number | null) =>
 async function setup(raw: unknown) {
   const o = parseOptions(Opts, raw);
   const { loadManifest } = await import('../../src/models/manifest.js');
-  const { resolveModelsDir } = await import('../../src/models/store.js');
-  const { loadEnv } = await import('../../src/config/env.js');
-  const env = loadEnv();
+  const { checkConfig, resolveCheckedModelsDir } = await import('../../src/config/check.js');
+  const env = checkConfig();
+  // a models folder that is a file: one line, exit 4 (LOOP_MODELS_DIR) or 3 (--models-dir)
+  const modelsDir = resolveCheckedModelsDir(o.modelsDir, env);
   const manifest = await loadManifest(o.manifest);
-  const modelsDir = resolveModelsDir({ modelsDir: o.modelsDir, env: { ...process.env, LOOP_MODELS_DIR: env.LOOP_MODELS_DIR } });
   return { o, manifest, modelsDir };
 }
+
+/** Manifest text (ids, instructions, paths: a --manifest may be anyone's file) for the terminal. */
+const t = (text: unknown) => termSafe(String(text ?? ''));
 
 const common = (c: Command) =>
   c
@@ -47,22 +51,23 @@ export function register(program: Command): void {
       const states = await Promise.all(manifest.models.map((m) => modelState(modelsDir, m)));
       if (o.json) {
         process.stdout.write(
-          JSON.stringify({ models_dir: modelsDir, models: manifest.models.map((m, i) => ({ id: m.id, role: m.role, metrics: m.metrics, obtain: m.obtain, ...states[i] })) }, null, 2) + '\n',
+          jsonForTerminal({ models_dir: modelsDir, models: manifest.models.map((m, i) => ({ id: m.id, role: m.role, metrics: m.metrics, obtain: m.obtain, ...states[i] })) }) + '\n',
         );
         return 0;
       }
-      process.stdout.write(`models folder: ${modelsDir}\n\n`);
+      process.stdout.write(`models folder: ${t(modelsDir)}\n\n`);
       const rows: string[][] = [];
       manifest.models.forEach((m, i) => {
         const s = states[i]!;
         const known = m.files.every((f) => f.size !== null) ? m.files.reduce((a, f) => a + f.size!, 0) : null;
-        rows.push([m.id, s.status, s.status === 'missing' ? (known === null ? '—' : `(${human(known)})`) : human(s.size), m.metrics.join(','), m.obtain, s.dir]);
+        rows.push([t(m.id), s.status, s.status === 'missing' ? (known === null ? '—' : `(${human(known)})`) : human(s.size), t(m.metrics.join(',')), m.obtain, t(s.dir)]);
       });
       process.stdout.write(table(['id', 'status', 'size', 'metrics', 'obtain', 'path'], rows, { rule: false }) + '\n');
       const missing = manifest.models.filter((_, i) => states[i]!.status !== 'present');
       if (missing.length) {
         process.stdout.write('\n');
-        for (const m of missing) process.stdout.write(m.obtain === 'download' ? `${m.id}: loop models pull ${m.id}\n` : `${m.id}: ${m.instructions ?? 'see models/README.md'}\n`);
+        for (const m of missing)
+          process.stdout.write(m.obtain === 'download' ? `${t(m.id)}: loop models pull ${t(m.id)}\n` : `${t(m.id)}: ${m.instructions ? t(m.instructions) : 'see models/README.md'}\n`);
       }
       return 0;
     }),
@@ -76,6 +81,12 @@ export function register(program: Command): void {
         const { findModel } = await import('../../src/models/manifest.js');
         const { pullModel } = await import('../../src/models/pull.js');
         const m = findModel(manifest, id);
+        // create the models folder here, with a mkdir -p that cannot spin (src/runs/run-dir.ts ensureDir):
+        // pullModel's own recursive mkdir then only works inside a real directory
+        const { ensureDir, directoryError } = await import('../../src/runs/run-dir.js');
+        await ensureDir(modelsDir).catch((e: unknown) => {
+          throw directoryError(e, `${o.modelsDir ? '--models-dir' : process.env.LOOP_MODELS_DIR ? 'LOOP_MODELS_DIR' : 'models folder'} ${modelsDir}`, modelsDir, o.modelsDir ? 'INPUT' : 'CONFIG');
+        });
         const tty = process.stderr.isTTY === true;
         let lastLine = '';
         let lastPct = -1;
@@ -83,7 +94,7 @@ export function register(program: Command): void {
           force: o.force,
           onProgress: ({ file, received, total }) => {
             const pct = total ? Math.floor((received / total) * 100) : -1;
-            const line = `${m.id}/${file}: ${human(received)}${total ? ` of ${human(total)} (${pct}%)` : ''}`;
+            const line = `${t(m.id)}/${t(file)}: ${human(received)}${total ? ` of ${human(total)} (${pct}%)` : ''}`;
             if (tty) process.stderr.write(`\r${line}\x1b[K`);
             else if (pct !== lastPct && (pct % 10 === 0 || pct === -1) && line !== lastLine) process.stderr.write(line + '\n');
             lastLine = line;
@@ -91,10 +102,10 @@ export function register(program: Command): void {
           },
         });
         if (tty && lastLine) process.stderr.write('\n');
-        if (o.json) process.stdout.write(JSON.stringify({ id: m.id, dir: `${modelsDir}/${m.id}`, files: results }, null, 2) + '\n');
+        if (o.json) process.stdout.write(jsonForTerminal({ id: m.id, dir: `${modelsDir}/${m.id}`, files: results }) + '\n');
         else
           for (const r of results)
-            process.stdout.write(`${r.status === 'present' ? 'present   ' : 'downloaded'}  ${m.id}/${r.path}  sha256 ${r.sha256}${r.pinned ? ' (verified)' : ' (unpinned: not in the manifest)'}${r.resumed ? ' (resumed)' : ''}\n`);
+            process.stdout.write(`${r.status === 'present' ? 'present   ' : 'downloaded'}  ${t(m.id)}/${t(r.path)}  sha256 ${r.sha256}${r.pinned ? ' (verified)' : ' (unpinned: not in the manifest)'}${r.resumed ? ' (resumed)' : ''}\n`);
         return 0;
       }),
     );
@@ -105,7 +116,7 @@ export function register(program: Command): void {
         const { o, manifest, modelsDir } = await setup(raw);
         const { findModel } = await import('../../src/models/manifest.js');
         const { modelState, verifyModel } = await import('../../src/models/store.js');
-        const { ExitCode } = await import('../../src/errors.js');
+        const { LoopError } = await import('../../src/errors.js');
         const targets = id ? [findModel(manifest, id)] : manifest.models;
         const report: { id: string; status: string; files: Awaited<ReturnType<typeof verifyModel>> }[] = [];
         let bad = false;
@@ -121,19 +132,23 @@ export function register(program: Command): void {
           bad ||= failed;
           report.push({ id: m.id, status: failed ? 'FAILED' : files.some((f) => f.status === 'unpinned') ? 'ok (unpinned files)' : 'ok', files });
         }
-        if (o.json) process.stdout.write(JSON.stringify({ models_dir: modelsDir, ok: !bad, models: report }, null, 2) + '\n');
-        else
+        // `verify` with no id and nothing installed verified nothing: that is not a success
+        const noneInstalled = !id && report.every((r) => r.status === 'not installed');
+        if (o.json) process.stdout.write(jsonForTerminal({ models_dir: modelsDir, ok: !bad && !noneInstalled, models: report }) + '\n');
+        else if (!noneInstalled)
           for (const r of report) {
-            process.stdout.write(`${r.id}: ${r.status}\n`);
+            process.stdout.write(`${t(r.id)}: ${r.status}\n`);
             for (const f of r.files)
               process.stdout.write(
-                `  ${f.status.padEnd(13)} ${f.path}${f.sha256 ? `  sha256 ${f.sha256}` : ''}${f.status === 'mismatch' ? `  (manifest: ${f.expected})` : ''}${f.status === 'unpinned' ? '  (no hash in the manifest to check against)' : ''}\n`,
+                `  ${f.status.padEnd(13)} ${t(f.path)}${f.sha256 ? `  sha256 ${f.sha256}` : ''}${f.status === 'mismatch' ? `  (manifest: ${f.expected})` : ''}${f.status === 'unpinned' ? '  (no hash in the manifest to check against)' : ''}\n`,
               );
           }
-        if (bad) {
-          process.stderr.write(`loop: error: model verification failed in ${modelsDir}\n`);
-          return ExitCode.MODEL;
-        }
+        if (noneInstalled)
+          throw new LoopError(
+            'MODEL',
+            `no scoring models are installed in ${modelsDir}, so there is nothing to verify; \`loop models list\` says what each metric needs and how to get it`,
+          );
+        if (bad) throw new LoopError('MODEL', `model verification failed in ${modelsDir}`);
         return 0;
       }),
     );
@@ -143,7 +158,7 @@ export function register(program: Command): void {
       const { manifest, modelsDir } = await setup(raw);
       const { findModel } = await import('../../src/models/manifest.js');
       const { modelDir } = await import('../../src/models/store.js');
-      process.stdout.write((id ? modelDir(modelsDir, findModel(manifest, id).id) : modelsDir) + '\n');
+      process.stdout.write(t(id ? modelDir(modelsDir, findModel(manifest, id).id) : modelsDir) + '\n');
       return 0;
     }),
   );

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { action, intArg, parseOptions } from '../shared.js';
+import { action, deviceArg, intArg, parseOptions } from '../shared.js';
 
 const Opts = z.object({
   promptFile: z.string().min(1).optional(),
@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .argument('<generation-dir>', 'an image generation folder (image_NNN.png + image_NNN_metadata.json + generation_trace.json)')
     .description('(re)score a generation folder: rank, rename image_NNN by rank, update metadata and trace')
     .option('--prompt-file <file>', 'score against this prompt (default: the prompt in generation_trace.json); "-" reads stdin')
-    .option('--device <device>', 'cpu, cuda or cuda:N (CUDA falls back to CPU with a warning)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N, N 0–15 (with no NVIDIA GPU, CUDA falls back to CPU with a warning)', deviceArg('--device'), 'cpu')
     .option('--models-dir <dir>', 'model folder (default: LOOP_MODELS_DIR, then ~/.cache/loop/models)')
     .option('--weights <list>', 'overall weights, e.g. pickscore=50,clip_score=25,vqa_score=15,aesthetic=10')
     .option('--clip-model <id>', 'CLIP model for CLIPScore (default clip-vit-large-patch14)')
@@ -50,12 +50,16 @@ export function register(program: Command): void {
         const o = parseOptions(Opts, raw);
         const { usageError, ExitCode } = await import('../../src/errors.js');
         const weights = parseWeights(o.weights, usageError);
-        const { parseDevice } = await import('../../src/scoring/runtime.js');
-        parseDevice(o.device); // a bad --device fails before any work
+        const { resolveDevice } = await import('../../src/lib/device.js');
+        resolveDevice(o.device); // a bad --device, or cuda:N past this machine's GPUs, fails before any work
         const { createLogger } = await import('../../src/lib/log.js');
         const log = createLogger({ verbose: o.verbose });
-        const { loadEnv } = await import('../../src/config/env.js');
-        const env = loadEnv();
+        const { checkConfig, resolveCheckedModelsDir } = await import('../../src/config/check.js');
+        const env = checkConfig();
+        const modelsDir = resolveCheckedModelsDir(o.modelsDir, env);
+        const { termSafe, jsonForTerminal } = await import('../../src/lib/terminal.js');
+        const { redact } = await import('../../src/lib/secrets.js');
+        const t = (x: string) => termSafe(redact(String(x)));
         let prompt: string | undefined;
         if (o.promptFile) prompt = await (await import('../../src/lib/input.js')).readPromptInput(o.promptFile);
         const { scoreGenerationDir } = await import('../../src/scoring/rank.js');
@@ -63,7 +67,7 @@ export function register(program: Command): void {
         const result = await scoreGenerationDir(dir, {
           prompt,
           device: o.device,
-          modelsDir: o.modelsDir ?? env.LOOP_MODELS_DIR,
+          modelsDir,
           logger: log,
           weights,
           batchSize: o.batchSize,
@@ -73,18 +77,18 @@ export function register(program: Command): void {
             else if (done === total || o.verbose) log.info(`scored ${done}/${total}`);
           },
         });
-        if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+        if (o.json) process.stdout.write(redact(jsonForTerminal(result)) + '\n');
         else {
           const { readFile } = await import('node:fs/promises');
           const { join } = await import('node:path');
           const { GenerationTraceSchema, GENERATION_TRACE } = await import('../../src/generation/metadata.js');
           const { renderResults } = await import('../image-report.js');
           const trace = GenerationTraceSchema.parse(JSON.parse(await readFile(join(dir, GENERATION_TRACE), 'utf8')));
-          process.stdout.write(renderResults(trace, dir) + '\n');
+          process.stdout.write(redact(renderResults(trace, dir)) + '\n');
           const w = Object.entries(result.weights_used).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
-          process.stdout.write(`\noverall from: ${w} (anchors ${result.anchors_version}, device ${result.device})\n`);
-          for (const [m, why] of Object.entries(result.metrics_unavailable)) process.stdout.write(`unavailable: ${m}: ${why}\n`);
-          for (const u of result.unscorable) process.stdout.write(`not scored: ${u.file}: ${u.reason}\n`);
+          process.stdout.write(`\noverall from: ${w} (anchors ${t(result.anchors_version)}, device ${t(result.device)})\n`);
+          for (const [m, why] of Object.entries(result.metrics_unavailable)) process.stdout.write(`unavailable: ${t(m)}: ${t(why)}\n`);
+          for (const u of result.unscorable) process.stdout.write(`not scored: ${t(u.file)}: ${t(u.reason)}\n`);
           if (result.prompt_truncated) process.stdout.write('note: the prompt was truncated to 77 CLIP tokens for the CLIP-based metrics\n');
         }
         if (result.unscorable.length === result.images.length) return ExitCode.FAILED;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { configError } from '../errors.js';
 import { dataFile } from '../lib/paths.js';
@@ -23,17 +23,51 @@ export const PriceTableSchema = z.object({
 export type PriceTable = z.infer<typeof PriceTableSchema>;
 export type ModelPrice = z.infer<typeof ModelPrice>;
 
-function readTable(path: string): PriceTable {
+/** `models["a/b"].per_image` from zod's path: where in the file the first problem is. */
+function jsonPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of path) {
+    if (typeof k === 'number') out += `[${k}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(String(k))) out += (out ? '.' : '') + String(k);
+    else out += `[${JSON.stringify(String(k))}]`;
+  }
+  return out || '(top level)';
+}
+
+/**
+ * Read and validate one price table. `label` names where the path came from (LOOP_PRICES_FILE);
+ * every problem is one CONFIG line naming the file: missing, not a regular file, not JSON, or
+ * the first entry that does not fit the schema.
+ */
+function readTable(path: string, label: string): PriceTable {
+  const where = `${label} ${path}`;
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw configError(code === 'ENOENT' || code === 'ENOTDIR' ? `${where}: file not found` : `${where}: cannot read it (${code ?? (e as Error).message})`);
+  }
+  // a FIFO or a device would block or never end: only regular files are read
+  if (!st.isFile()) throw configError(`${where}: ${st.isDirectory() ? 'is a directory' : 'is not a regular file'}; give a JSON price table`);
+  if (st.size > 4 * 1024 * 1024) throw configError(`${where}: ${st.size} bytes is too large for a price table (is this the right file?)`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw configError(`${where}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!text.trim()) throw configError(`${where}: the file is empty; give a JSON price table`);
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
-    throw configError(`cannot read price table ${path}: ${(e as Error).message}`);
+    throw configError(`${where}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   const parsed = PriceTableSchema.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw configError(`invalid price table ${path} at ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw configError(`${where}: invalid at ${jsonPath(i.path)}: ${i.message} (see src/config/prices.json for the shape)`);
   }
   return parsed.data;
 }
@@ -44,10 +78,10 @@ let cached: { key: string; table: PriceTable } | undefined;
 export function loadPrices(overridePath = process.env.LOOP_PRICES_FILE): PriceTable {
   const key = overridePath ?? '';
   if (cached?.key === key) return cached.table;
-  const base = readTable(dataFile('src', 'config', 'prices.json'));
+  const base = readTable(dataFile('src', 'config', 'prices.json'), 'built-in price table');
   let table = base;
   if (overridePath) {
-    const user = readTable(overridePath);
+    const user = readTable(overridePath, 'LOOP_PRICES_FILE');
     table = { ...base, as_of: user.as_of, models: { ...base.models, ...user.models } };
   }
   cached = { key, table };

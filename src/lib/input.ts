@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
-import { inputError } from '../errors.js';
+import { constants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { inputError, isLoopError } from '../errors.js';
 
 /** Longest prompt we accept; far above any model's useful prompt, low enough to catch a wrong file. */
 export const MAX_PROMPT_CHARS = 4000;
@@ -30,24 +31,72 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-/** Read a prompt from a file path or "-" (stdin), with every check a user's mistake can trip. */
-export async function readPromptInput(input: string, maxChars = MAX_PROMPT_CHARS): Promise<string> {
-  if (input === '-') return decodePrompt(await readStdin(), 'stdin', maxChars);
-  let st;
+/**
+ * Spellings of standard input. "-" is the documented one; /dev/stdin and its aliases name the
+ * same stream (a pipe, when one is piped in), so they read stdin the same way instead of being
+ * refused as "not a regular file".
+ */
+export const STDIN_PATHS: ReadonlySet<string> = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+/** What a non-regular file is, in words. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/**
+ * Read a file that must be a regular file, at most `maxBytes` long. A named pipe would block the
+ * read until some writer appears (forever), a device may never end: anything that is not a
+ * regular file is refused with one INPUT line. Opened non-blocking and checked again on the open
+ * handle, so a file swapped for a FIFO between the checks cannot hang the read either.
+ * `what` names the file in messages ("prompt file", "brand file").
+ */
+export async function readRegularFile(path: string, what: string, maxBytes: number, tooLarge?: (size: number) => string): Promise<Buffer> {
+  const refuse = (st: Stats) =>
+    st.isDirectory()
+      ? inputError(`${path} is a directory, not a ${what}`)
+      : inputError(`${what} ${path} is ${kindOf(st)}, not a regular file${what === 'prompt file' ? '; give a text file, or "-" to read the prompt from stdin' : ''}`);
+  const big = (size: number) => inputError(tooLarge ? tooLarge(size) : `${what} ${path} is ${size} bytes; the limit is ${maxBytes} (is this the right file?)`);
+  let st: Stats;
   try {
-    st = await stat(input);
+    st = await stat(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw inputError(`prompt file not found: ${input}`);
-    throw inputError(`cannot read prompt file ${input}: ${code}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw inputError(`${what} not found: ${path}`);
+    throw inputError(`cannot read ${what} ${path}: ${code ?? (e as Error).message}`);
   }
-  if (st.isDirectory()) throw inputError(`${input} is a directory, not a prompt file`);
-  if (st.size > maxChars * 4 + 1024) throw inputError(`${input} is ${st.size} bytes; a prompt is at most ${maxChars} characters (is this the right file?)`);
-  let bytes: Uint8Array;
+  if (!st.isFile()) throw refuse(st);
+  if (st.size > maxBytes) throw big(st.size);
+  let fh: FileHandle | undefined;
   try {
-    bytes = await readFile(input);
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st2 = await fh.stat();
+    if (!st2.isFile()) throw refuse(st2);
+    if (st2.size > maxBytes) throw big(st2.size);
+    return await fh.readFile();
   } catch (e) {
-    throw inputError(`cannot read prompt file ${input}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (isLoopError(e)) throw e;
+    throw inputError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    await fh?.close();
   }
+}
+
+/**
+ * Read a prompt from a file path or "-" (stdin), with every check a user's mistake can trip.
+ * /dev/stdin, /dev/fd/0 and /proc/self/fd/0 read stdin as "-" does.
+ */
+export async function readPromptInput(input: string, maxChars = MAX_PROMPT_CHARS): Promise<string> {
+  if (STDIN_PATHS.has(input)) return decodePrompt(await readStdin(), 'stdin', maxChars);
+  const bytes = await readRegularFile(
+    input,
+    'prompt file',
+    maxChars * 4 + 1024,
+    (size) => `${input} is ${size} bytes; a prompt is at most ${maxChars} characters (is this the right file?)`,
+  );
   return decodePrompt(bytes, input, maxChars);
 }

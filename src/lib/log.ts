@@ -1,4 +1,5 @@
 import { redact } from './secrets.js';
+import { termSafe } from './terminal.js';
 
 export interface Logger {
   info(msg: string): void;
@@ -9,7 +10,8 @@ export interface Logger {
 
 /** Logs go to stderr so that stdout stays clean for --json and for the run id. */
 export function createLogger(opts: { verbose?: boolean; quiet?: boolean } = {}): Logger {
-  const write = (line: string) => process.stderr.write(redact(line) + '\n');
+  // log lines carry file names and provider text: redacted, and no raw escape reaches the terminal
+  const write = (line: string) => process.stderr.write(termSafe(redact(line), { multiline: true }) + '\n');
   return {
     info: (m) => (opts.quiet ? undefined : write(m)),
     warn: (m) => write(`warning: ${m}`),

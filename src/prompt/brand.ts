@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readRegularFile } from '../lib/input.js';
 import { inputError, isLoopError } from '../errors.js';
 import { BrandSchema, type Brand } from './types.js';
 
@@ -8,8 +9,8 @@ export async function loadBrand(path: string): Promise<Brand> {
   try {
     const st = await stat(path);
     if (st.isDirectory()) throw inputError(`brand file ${path} is a directory`);
-    if (st.size > 256 * 1024) throw inputError(`brand file ${path} is ${st.size} bytes; a brand file is small JSON`);
-    text = await readFile(path, 'utf8');
+    // a FIFO or device would hang a plain read: readRegularFile refuses anything but a file
+    text = (await readRegularFile(path, 'brand file', 256 * 1024, (n) => `brand file ${path} is ${n} bytes; a brand file is small JSON`)).toString('utf8');
   } catch (e) {
     if (isLoopError(e)) throw e;
     const code = (e as NodeJS.ErrnoException).code;
