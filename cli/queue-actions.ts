@@ -4,11 +4,14 @@
 import { join } from 'node:path';
 import { Job } from 'bullmq';
 import { z } from 'zod';
-import { loadEnv, type Env } from '../src/config/env.js';
+import type { Env } from '../src/config/env.js';
+import { checkConfig, resolveCheckedModelsDir } from '../src/config/check.js';
+import { resolveDevice } from '../src/lib/device.js';
+import { clipSafe, jsonForTerminal, termSafe } from '../src/lib/terminal.js';
 import { configError, ExitCode, LoopError } from '../src/errors.js';
 import { readPromptInput } from '../src/lib/input.js';
 import { createLogger, type Logger } from '../src/lib/log.js';
-import { createRunDir } from '../src/runs/run-dir.js';
+import { createRunDir, resolveRunsRoot } from '../src/runs/run-dir.js';
 import { loadBrand } from '../src/prompt/brand.js';
 import { assertRedisReachable } from '../queues/connection.js';
 import { QueueContext } from '../queues/context.js';
@@ -43,7 +46,7 @@ const RunFlags = z.object({
   skipScoring: z.boolean(),
   outputDir: z.string().optional(),
   concurrency: z.number().default(4), // run only
-  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N').default('cpu'), // run only
+  device: z.string().default('cpu'), // run only; syntax checked by the flag's parser
   json: z.boolean(),
   verbose: z.boolean(),
 });
@@ -85,7 +88,7 @@ async function prepareRun(input: string, raw: Record<string, unknown>, env: Env,
 
 async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, options: RunSpec['options']): Promise<RunSpec> {
   const { newRunId } = await import('../queues/runs.js');
-  const runDir = await createRunDir(f.outputDir ?? join(env.LOOP_OUTPUT_DIR, 'feedback_loops'));
+  const runDir = await createRunDir(resolveRunsRoot(f.outputDir, env.LOOP_OUTPUT_DIR, 'feedback_loops'));
   return {
     run_id: newRunId(runDir),
     workflow: f.workflow,
@@ -145,10 +148,14 @@ async function withContext<T>(env: Env, fn: (ctx: QueueContext) => Promise<T>, u
 }
 
 export async function runCommand(input: string, raw: Record<string, unknown>): Promise<number> {
-  const env = loadEnv();
+  const env = checkConfig();
   const { f, prompt, options } = await prepareRun(input, raw, env, true);
+  if (WORKFLOW_STAGES[f.workflow]?.includes('image-scoring') && !f.skipScoring) {
+    resolveDevice(f.device);
+    resolveCheckedModelsDir(undefined, env);
+  }
   const logger = createLogger({ verbose: f.verbose });
-  const out = (line: string) => (f.json ? process.stderr : process.stdout).write(line + '\n');
+  const out = (line: string) => (f.json ? process.stderr : process.stdout).write(termSafe(line, { multiline: true }) + '\n');
   let embedded: EmbeddedRedis | undefined;
   const url = process.env.REDIS_URL ? env.REDIS_URL : (embedded = await startEmbeddedRedis()).url;
   if (embedded) logger.info(`using a private redis-server at ${embedded.url} (set REDIS_URL to use yours)`);
@@ -173,7 +180,7 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
             );
             return ExitCode.INTERRUPTED;
           }
-          if (f.json) process.stdout.write(JSON.stringify(view, null, 2) + '\n');
+          if (f.json) process.stdout.write(jsonForTerminal(view) + '\n');
           else printOutcome(view, out);
           return exitFor(view.outcome);
         } finally {
@@ -189,7 +196,7 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
 }
 
 export async function enqueueCommand(input: string, raw: Record<string, unknown>): Promise<number> {
-  const env = loadEnv();
+  const env = checkConfig();
   const { f, prompt, options } = await prepareRun(input, raw, env, false);
   return withContext(env, async (ctx) => {
     const spec = await newSpec(f, env, prompt, input, options);
@@ -203,7 +210,7 @@ export async function enqueueCommand(input: string, raw: Record<string, unknown>
 const WorkerFlags = z.object({
   queues: z.string(),
   concurrency: z.number(),
-  device: z.string().regex(/^(cpu|cuda(:\d+)?)$/, 'must be cpu, cuda or cuda:N'),
+  device: z.string(),
   lockDuration: z.number(),
   verbose: z.boolean(),
 });
@@ -218,7 +225,11 @@ function parseQueues(list: string): QueueName[] {
 export async function workerCommand(raw: Record<string, unknown>): Promise<number> {
   const f = parseOptions(WorkerFlags, raw);
   const queues = f.queues === 'built' ? BUILT_QUEUES : parseQueues(f.queues);
-  const env = loadEnv();
+  const env = checkConfig();
+  if (queues.includes('image-scoring')) {
+    resolveDevice(f.device);
+    resolveCheckedModelsDir(undefined, env);
+  }
   await assertRedisReachable(env.REDIS_URL);
   const logger: Logger = createLogger({ verbose: f.verbose });
   const host = await startWorkers({
@@ -248,12 +259,12 @@ export async function workerCommand(raw: Record<string, unknown>): Promise<numbe
 
 export async function tailCommand(runId: string, raw: Record<string, unknown>): Promise<number> {
   const json = raw.json === true;
-  const env = loadEnv();
+  const env = checkConfig();
   return withContext(env, async (ctx) => {
     const spec = await getRunSpec(ctx, runId);
-    const out = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+    const out = (line: string) => (json ? process.stderr : process.stdout).write(termSafe(line, { multiline: true }) + '\n');
     const view = await watchRun(ctx, spec, makePrinter(out));
-    if (json) process.stdout.write(JSON.stringify(view, null, 2) + '\n');
+    if (json) process.stdout.write(jsonForTerminal(view) + '\n');
     else printOutcome(view, out);
     return exitFor(view.outcome);
   });
@@ -266,13 +277,13 @@ function jobRows(jobs: JobView[]): string[][] {
     j.state,
     String(j.attemptsMade),
     duration(j.durationMs),
-    (j.state === 'failed' ? j.failedReason ?? '' : progressText(j.progress)).slice(0, 60),
+    clipSafe(j.state === 'failed' ? j.failedReason ?? '' : progressText(j.progress), 60),
   ]);
 }
 
 export async function statusCommand(runId: string | undefined, raw: Record<string, unknown>): Promise<number> {
   const json = raw.json === true;
-  const env = loadEnv();
+  const env = checkConfig();
   return withContext(env, async (ctx) => {
     if (!runId) {
       const ids = await listRuns(ctx);
@@ -287,7 +298,7 @@ export async function statusCommand(runId: string | undefined, raw: Record<strin
     }
     const view = await inspectRun(ctx, await getRunSpec(ctx, runId));
     if (json) {
-      process.stdout.write(JSON.stringify(view, null, 2) + '\n');
+      process.stdout.write(jsonForTerminal(view) + '\n');
       return ExitCode.OK;
     }
     process.stdout.write(`run ${runId} (${view.spec.workflow}): ${view.outcome} · cost so far ${money(view.costUsd)}\n`);
@@ -299,7 +310,7 @@ export async function statusCommand(runId: string | undefined, raw: Record<strin
 
 export async function retryCommand(runId: string, raw: Record<string, unknown>): Promise<number> {
   const json = raw.json === true;
-  const env = loadEnv();
+  const env = checkConfig();
   return withContext(env, async (ctx) => {
     const view = await inspectRun(ctx, await getRunSpec(ctx, runId));
     // Deepest first: a child back in its parent's dependencies before the parent re-runs, so the
@@ -318,7 +329,7 @@ export async function retryCommand(runId: string, raw: Record<string, unknown>):
 
 export async function boardCommand(raw: Record<string, unknown>): Promise<number> {
   const f = parseOptions(z.object({ port: z.number(), host: z.string(), readOnly: z.boolean() }), raw);
-  const env = loadEnv();
+  const env = checkConfig();
   await assertRedisReachable(env.REDIS_URL);
   const { serveBoard } = await import('../queues/board.js');
   const ctx = new QueueContext(env.REDIS_URL, env.LOOP_QUEUE_PREFIX);

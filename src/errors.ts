@@ -14,6 +14,7 @@ export const ExitCode = {
   FAILED: 8, // a run ended failed
   NOT_FOUND: 9, // unknown run id, job, model
   MODEL: 10, // model files missing or failing verification
+  CHECKPOINT: 11, // a checkpoint refused: tampered, truncated, traversing, moved
   INTERRUPTED: 130, // SIGINT
 } as const;
 

@@ -5,7 +5,8 @@ import type { QueueName } from '../queues/names.js';
 import type { Logger } from '../src/lib/log.js';
 import { LoopError } from '../src/errors.js';
 import { BUILT_QUEUES, PROCESSORS, type ProcessorModule } from './registry.js';
-import { makeStageProcessor, recordFailedRun, toJobError } from './stage.js';
+import { makeStageProcessor, recordFailedRun } from './stage.js';
+import { toJobError as toPlainJobError } from './job-errors.js';
 
 export interface WorkerHostOptions {
   redisUrl: string;
@@ -76,17 +77,21 @@ function createWorker(
       if (m.dispose) disposers.push(m.dispose);
     } else byName.set(m.name, m);
   }
-  const processor = async (job: Job, token?: string) => {
+  // three parameters: BullMQ hands an AbortSignal only to processors that take one
+  const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
     if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token);
     const plain = byName.get(job.name);
     if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`no processor for job "${job.name}" on ${queueName}`);
+    const sig = signal ?? new AbortController().signal;
     try {
       return await plain.process(job.data, {
         progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
         device: opts.device,
+        signal: sig,
+        saveState: (patch) => job.updateData({ ...(job.data as object), ...patch }),
       });
     } catch (e) {
-      throw toJobError(e);
+      throw toPlainJobError(e, sig);
     }
   };
   const lockDuration = opts.lockDuration ?? 30_000;

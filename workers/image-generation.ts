@@ -6,6 +6,8 @@ import { loadEnv } from '../src/config/env.js';
 import { ASPECT_RATIOS, type AspectRatio } from '../src/generation/metadata.js';
 import { generateVariation, planGeneration, writeGenerationTrace, type VariationResult } from '../src/generation/generate.js';
 import { round6 } from '../src/runs/ledger.js';
+import { GenerationFailed } from '../src/generation/backend.js';
+import { isItemFailure, parseFailure } from './job-errors.js';
 import type { ProcessorModule } from './registry.js';
 import type { StageContext, StageDefinition } from './stage.js';
 
@@ -23,6 +25,8 @@ const VariationJobSchema = z.object({
   fallbackModels: z.array(z.string()),
   backend: z.enum(['sketch', 'replicate']),
   outDir: z.string(),
+  /** Saved by an earlier attempt before it waited on the provider: resumed, never bought twice. */
+  prediction: z.object({ model: z.string(), predictionId: z.string() }).optional(),
 });
 
 const PlanSchema = z.object({
@@ -43,8 +47,17 @@ export const variationProcessor: ProcessorModule = {
   async process(data, ctx) {
     const d = VariationJobSchema.parse(data);
     await ctx.progress(0, `variation ${d.variation} seed ${d.seed}`);
-    const r = await generateVariation({ ...d, stage: 'image_generation' });
-    await ctx.progress(100, r.ok ? `${r.metadata.file} done` : `failed: ${r.failure.reason}`);
+    const r = await generateVariation({
+      ...d,
+      stage: 'image_generation',
+      signal: ctx.signal,
+      resume: d.prediction,
+      onPrediction: (p) => ctx.saveState({ prediction: p }),
+    });
+    // a variation the provider could not make is a failed job: BullMQ's attempts and backoff retry
+    // it, the board shows it red, and the stage records it once it has failed for good
+    if (!r.ok) throw new GenerationFailed(r.failure.reason, r.failure.attempts, r.failure.models_tried);
+    await ctx.progress(100, `${r.metadata.file} done`);
     return r;
   },
 };
@@ -97,9 +110,12 @@ export const imageGenerationStage: StageDefinition = {
     const images = results.flatMap((r) => (r.ok ? [r.metadata] : []));
     const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
     // Variation jobs that failed for good (a crash, not a recorded generation failure).
-    for (const [key, reason] of Object.entries(ctx.fanFailures)) {
+    for (const [key, raw] of Object.entries(ctx.fanFailures)) {
       const n = Number(/variation\.(\d+)$/.exec(key)?.[1]);
-      if (n) failures.push({ variation: n, seed: plan.seeds[n - 1] ?? 0, reason, attempts: 3, models_tried: [] });
+      const { kind, message } = parseFailure(raw);
+      // a bug or a setup error in a variation fails the stage; only provider failures make a partial run
+      if (!isItemFailure(kind)) throw new Error(`[${kind}] variation ${n}: ${message}`);
+      if (n) failures.push({ variation: n, seed: plan.seeds[n - 1] ?? 0, reason: message, attempts: 3, models_tried: [] });
     }
     const trace = await writeGenerationTrace(ctx.stageDir, {
       backend: plan.backend,

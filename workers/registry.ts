@@ -8,7 +8,16 @@ import type { StageDefinition } from './stage.js';
 export type ProcessorModule =
   | { kind: 'stage'; def: StageDefinition; dispose?: () => Promise<void> }
   /** Plain jobs (e.g. one image variation) that are not stages of their own. */
-  | { kind: 'plain'; name: string; process(data: unknown, ctx: { progress(p: number, m: string): Promise<void>; device?: string }): Promise<unknown> };
+  | { kind: 'plain'; name: string; process(data: unknown, ctx: PlainContext): Promise<unknown> };
+
+export interface PlainContext {
+  progress(p: number, m: string): Promise<void>;
+  device?: string;
+  /** Aborts when the job is cancelled or the worker shuts down: remote calls stop waiting. */
+  signal: AbortSignal;
+  /** Record something in the job before a long wait (a prediction id), so a restarted attempt resumes it. */
+  saveState(patch: Record<string, unknown>): Promise<void>;
+}
 
 /** Stages not built yet have no entry. */
 export const PROCESSORS: Partial<Record<QueueName, () => Promise<ProcessorModule[]>>> = {

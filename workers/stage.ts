@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { UnrecoverableError, WaitingChildrenError, type Job, type Processor, type Queue } from 'bullmq';
-import { LoopError } from '../src/errors.js';
-import { redact } from '../src/lib/secrets.js';
+import { toJobError } from './job-errors.js';
 import type { Logger } from '../src/lib/log.js';
 import { writeCheckpoint, writeRunRecords } from '../src/workflow/records.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
@@ -43,18 +42,8 @@ export interface StageDefinition {
   run(ctx: StageContext): Promise<StageSummary>;
 }
 
-/** Errors the user must fix (bad input, missing key or model) are not worth retrying. */
-const USER_ERRORS = new Set(['USAGE', 'INPUT', 'CONFIG', 'NOT_FOUND', 'MODEL']);
-
-export function toJobError(e: unknown): Error {
-  // a job's failedReason is stored in Redis and printed by tail/status: never a secret
-  if (e instanceof LoopError && USER_ERRORS.has(e.kind)) return new UnrecoverableError(redact(e.message));
-  if (e instanceof UnrecoverableError) return new UnrecoverableError(redact(e.message));
-  const err = e instanceof Error ? e : new Error(String(e));
-  const clean = new Error(redact(err.message));
-  clean.stack = redact(err.stack ?? '');
-  return clean;
-}
+/** Tagged with its kind, redacted, user errors unrecoverable: see job-errors.ts. */
+export { toJobError } from './job-errors.js';
 
 export function nextStageOf(spec: RunSpec, stage: QueueName): QueueName | null {
   const stages = stagesOf(spec.workflow);

@@ -1,14 +1,21 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { STAGES as QUEUE_NAMES, WORKFLOWS } from '../../src/workflow/stages.js';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
 import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
-import { action, choiceArg, collect, floatArg, intArg } from '../shared.js';
+import { action, choiceArg, collect, deviceArg, floatArg, intArg } from '../shared.js';
 
 /**
  * The queue commands: run, enqueue, worker, tail, status, retry, board. Flags only; the actions
  * live in cli/queue-actions.ts and load bullmq lazily.
  */
 const actions = () => import('../queue-actions.js');
+
+/** Model ids go into API URLs: owner/name[:version] only (no paths, no query strings). */
+const REPLICATE_MODEL_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(:[0-9a-f]{16,64})?$/;
+const modelArg = (flag: string) => (value: string): string => {
+  if (!REPLICATE_MODEL_ID.test(value)) throw new InvalidArgumentError(`${flag} must be a Replicate model owner/name or owner/name:version, got "${value}"`);
+  return value;
+};
 
 /**
  * `run` and `enqueue` take the same run flags (Story 9.3's, plus the single-stage tools'); `run`
@@ -29,8 +36,8 @@ function addRunFlags(cmd: Command, embedsWorkers: boolean): Command {
     .option('--num-image-variations <n>', `images to generate (1-${MAX_VARIATIONS})`, intArg('--num-image-variations', 1, MAX_VARIATIONS), 8)
     .option('--aspect-ratio <ratio>', `image aspect ratio (${ASPECT_RATIOS.join(', ')})`, choiceArg('--aspect-ratio', ASPECT_RATIOS), '16:9')
     .option('--image-backend <name>', 'image generation: sketch|replicate (default: replicate when REPLICATE_API_TOKEN is set)', choiceArg('--image-backend', ['sketch', 'replicate'] as const))
-    .option('--image-model <model>', 'Replicate model for images (default stability-ai/sdxl)')
-    .option('--fallback-model <model>', 'tried in order when the image model fails permanently (repeatable)', collect)
+    .option('--image-model <model>', 'Replicate model for images, owner/name[:version] (default stability-ai/sdxl, pinned version)', modelArg('--image-model'))
+    .option('--fallback-model <model>', 'tried in order when the image model fails permanently (repeatable)', (v: string, prev: string[] = []) => collect(modelArg('--fallback-model')(v), prev))
     .option('--negative-prompt <text>', 'what the image should not show')
     .option('--skip-scoring', 'keep generation order; do not score images', false)
     .option('--output-dir <dir>', 'root for run directories (default <LOOP_OUTPUT_DIR>/feedback_loops)')
@@ -41,7 +48,7 @@ function addRunFlags(cmd: Command, embedsWorkers: boolean): Command {
   const concurrency = new Option('--concurrency <n>', `jobs per queue at once in the embedded workers (1-${MAX_CONCURRENCY})`)
     .argParser(intArg('--concurrency', 1, MAX_CONCURRENCY))
     .default(4);
-  const device = new Option('--device <device>', 'scoring device: cpu, cuda or cuda:N').default('cpu');
+  const device = new Option('--device <device>', 'scoring device: cpu, cuda or cuda:N').argParser(deviceArg('--device')).default('cpu');
   if (!embedsWorkers) [concurrency, device].forEach((o) => o.hideHelp());
   return cmd.addOption(concurrency).addOption(device);
 }
@@ -60,7 +67,7 @@ export function register(program: Command): void {
     .description('process jobs from some stage queues until SIGINT/SIGTERM (running jobs finish first)')
     .option('--queues <names>', `comma-separated stage queues (${QUEUE_NAMES.join(', ')}); "built" = every stage built so far`, 'built')
     .option('--concurrency <n>', 'jobs per queue at once', intArg('--concurrency', 1, 256), 1)
-    .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', 'cpu')
+    .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', deviceArg('--device'), 'cpu')
     .option('--lock-duration <ms>', 'job lock duration; a dead worker loses its jobs after this long', intArg('--lock-duration', 1000, 600_000), 30_000)
     .option('-v, --verbose', 'log every job', false)
     .action(action(async (opts: Record<string, unknown>) => (await actions()).workerCommand(opts)));

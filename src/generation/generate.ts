@@ -8,7 +8,7 @@ import { readPromptInput } from '../lib/input.js';
 import { type Logger, silentLogger } from '../lib/log.js';
 import { writeFileAtomic, writeJsonAtomic } from '../runs/atomic.js';
 import { CostLedger, type CostEntry } from '../runs/ledger.js';
-import { GenerationFailed, type ImageBackend, type ImageBackendName } from './backend.js';
+import { GenerationFailed, type GenerateRequest, type ImageBackend, type ImageBackendName } from './backend.js';
 import {
   ASPECT_RATIOS,
   type AspectRatio,
@@ -90,6 +90,10 @@ export interface VariationOptions {
   stage?: string;
   logger?: Logger;
   signal?: AbortSignal;
+  /** Called with the provider's prediction id before waiting on it (a queue job saves it). */
+  onPrediction?: GenerateRequest['onPrediction'];
+  /** A prediction an earlier attempt of this variation started: poll it instead of buying a new one. */
+  resume?: GenerateRequest['resume'];
 }
 
 export type VariationResult =
@@ -122,6 +126,8 @@ export async function generateVariation(o: VariationOptions): Promise<VariationR
       width,
       height,
       signal: o.signal,
+      onPrediction: o.onPrediction,
+      resume: o.resume,
     });
     const bytes = addPngText(
       r.bytes,
@@ -165,8 +171,10 @@ export async function generateVariation(o: VariationOptions): Promise<VariationR
     };
     return { ok: true, metadata, costEntry };
   } catch (e) {
-    if (!(e instanceof GenerationFailed) && !o.signal?.aborted && !(e instanceof Error)) throw e;
-    const reason = o.signal?.aborted ? 'interrupted before this variation finished' : (e as Error).message.split('\n')[0]!;
+    // an abort (job cancelled, worker shutting down) is not a failed variation: the caller retries
+    // or resumes it; only the provider failing after retries and fallbacks is recorded as a failure
+    if (o.signal?.aborted || !(e instanceof GenerationFailed)) throw e;
+    const reason = e.message.split('\n')[0]!;
     o.logger?.warn(`variation ${o.variation} (seed ${o.seed}) failed: ${reason}`);
     return {
       ok: false,
@@ -174,8 +182,8 @@ export async function generateVariation(o: VariationOptions): Promise<VariationR
         variation: o.variation,
         seed: o.seed,
         reason,
-        attempts: e instanceof GenerationFailed ? e.attempts : 1,
-        models_tried: e instanceof GenerationFailed ? e.modelsTried : [model],
+        attempts: e.attempts,
+        models_tried: e.modelsTried,
       },
     };
   }
@@ -327,7 +335,7 @@ export async function generateImages(opts: GenerateOptions): Promise<GenerationT
   let done = 0;
   let failed = 0;
   opts.onProgress?.(0, seeds.length, 0);
-  const results = await mapPool(seeds, concurrency, async (seed, i) => {
+  const results = await mapPool(seeds, concurrency, async (seed, i): Promise<VariationResult> => {
     const r = await generateVariation({
       variation: i + 1,
       seed,
@@ -341,6 +349,10 @@ export async function generateImages(opts: GenerateOptions): Promise<GenerationT
       stage: opts.stage,
       logger: log,
       signal: opts.signal,
+    }).catch((e: unknown): VariationResult => {
+      // Ctrl-C in the single-stage command: what was made stays, the rest is recorded as not made
+      if (!opts.signal?.aborted) throw e;
+      return { ok: false, failure: { variation: i + 1, seed, reason: 'interrupted before this variation finished', attempts: 1, models_tried: [model] } };
     });
     done++;
     if (!r.ok) failed++;
