@@ -1,5 +1,6 @@
-import { mkdir } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { writeJsonAtomic } from '../src/runs/atomic.js';
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { loadEnv } from '../src/config/env.js';
@@ -70,30 +71,50 @@ function promptFor(ctx: StageContext): { prompt: string; source: string } {
   return { prompt: ctx.spec.prompt, source: ctx.spec.prompt_source };
 }
 
+export const PLAN_FILE = 'generation_plan.json';
+
+/**
+ * The plan (backend, models, one seed per variation) is drawn once and saved before any child job
+ * is added: a crash between drawing and fanning out, or a re-run of the stage, reuses it, so seeds
+ * are never redrawn.
+ */
+async function loadOrDrawPlan(ctx: StageContext): Promise<z.infer<typeof PlanSchema>> {
+  const path = join(ctx.stageDir, PLAN_FILE);
+  const saved = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (saved !== undefined) return PlanSchema.parse(JSON.parse(saved));
+  const o = ctx.spec.options;
+  const { prompt, source } = promptFor(ctx);
+  const drawn = planGeneration({
+    backend: o.image_backend,
+    env: loadEnv(),
+    model: o.image_model,
+    fallbackModels: o.fallback_models,
+    numVariations: o.num_image_variations,
+    aspectRatio: o.aspect_ratio,
+    seed: o.seed,
+    negativePrompt: o.negative_prompt,
+  });
+  const plan = PlanSchema.parse({ ...drawn, prompt, promptSource: source, startedAt: new Date().toISOString() });
+  await mkdir(ctx.stageDir, { recursive: true });
+  await writeJsonAtomic(path, plan);
+  return plan;
+}
+
 export const imageGenerationStage: StageDefinition = {
   async fanOut(ctx) {
-    const o = ctx.spec.options;
-    const { prompt, source } = promptFor(ctx);
-    const plan = planGeneration({
-      backend: o.image_backend,
-      env: loadEnv(),
-      model: o.image_model,
-      fallbackModels: o.fallback_models,
-      numVariations: o.num_image_variations,
-      aspectRatio: o.aspect_ratio,
-      seed: o.seed,
-      negativePrompt: o.negative_prompt,
-    });
-    await mkdir(ctx.stageDir, { recursive: true });
+    const plan = await loadOrDrawPlan(ctx);
     const children = plan.seeds.map((seed, i) => ({
       name: 'variation',
       jobId: `${ctx.spec.run_id}.variation.${String(i + 1).padStart(3, '0')}`,
       data: {
         variation: i + 1,
         seed,
-        prompt,
+        prompt: plan.prompt,
         negativePrompt: plan.negativePrompt,
-        aspectRatio: o.aspect_ratio,
+        aspectRatio: ctx.spec.options.aspect_ratio,
         model: plan.model,
         fallbackModels: plan.fallbackModels,
         backend: plan.backend,
@@ -101,7 +122,7 @@ export const imageGenerationStage: StageDefinition = {
       },
     }));
     await ctx.progress(0, `${children.length} variations queued (${plan.backend})`);
-    return { queue: 'image-generation', children, plan: { ...plan, prompt, promptSource: source, startedAt: new Date().toISOString() } };
+    return { queue: 'image-generation', children, plan };
   },
 
   async run(ctx) {
@@ -154,7 +175,7 @@ export const imageGenerationStage: StageDefinition = {
       },
       scores: {},
       // files are renamed by rank in the scoring stage, so the generation checkpoint names the trace only
-      artifacts: [rel('generation_trace.json')],
+      artifacts: [rel('generation_trace.json'), rel(PLAN_FILE)],
     };
   },
 };

@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { LoopError } from '../errors.js';
-import { sha256File, sha256Hex } from '../lib/hash.js';
+import { canonicalJson } from '../lib/canonical-json.js';
+import { sha256Hex } from '../lib/hash.js';
+import { isInside, realpathInside } from '../lib/rel-path.js';
 import { writeJsonAtomic } from '../runs/atomic.js';
 import { round6 } from '../runs/ledger.js';
 import type { Stage } from './stages.js';
@@ -16,7 +18,7 @@ import { RunSpecSchema, StageSummarySchema, type RunSpec, type StageSummary } fr
 export const CHECKPOINT_FILE = 'workflow_checkpoint.json';
 export const SUMMARY_FILE = 'workflow_summary.json';
 export const TRACE_FILE = 'workflow_trace.json';
-export const CHECKPOINT_SCHEMA_VERSION = 1;
+export const CHECKPOINT_SCHEMA_VERSION = 2;
 
 export type RunStatus = 'running' | 'completed' | 'partial' | 'failed';
 
@@ -34,19 +36,22 @@ export const CheckpointSchema = z.object({
   artifacts: z.array(ArtifactSchema),
   error: z.string().nullable(),
   updated_at: z.string(),
-  /** sha256 of this JSON with `sha256` set to "" (canonical: 2-space JSON). */
+  /** sha256 of the canonical JSON of this record with `sha256` set to "" (see selfHash). */
   sha256: z.string(),
 });
 export type Checkpoint = z.infer<typeof CheckpointSchema>;
 
-const selfHash = (cp: Checkpoint) => sha256Hex(JSON.stringify({ ...cp, sha256: '' }, null, 2));
+/**
+ * sha256 over canonical JSON (keys sorted, no whitespace) of the raw record with `sha256` = "":
+ * independent of key order, so a validator that re-orders keys (zod does) cannot break it.
+ */
+const selfHash = (cp: unknown) => sha256Hex(canonicalJson({ ...(cp as object), sha256: '' }));
 
 async function hashArtifacts(runDir: string, stages: StageSummary[]) {
-  const paths = [...new Set(stages.flatMap((s) => s.artifacts))];
+  const paths = [...new Set(stages.flatMap((s) => s.artifacts))].sort();
   return Promise.all(
     paths.map(async (p) => {
-      const abs = join(runDir, p);
-      const data = await readFile(abs);
+      const data = await readFile(await realpathInside(runDir, p, 'artifact'));
       return { path: p, sha256: sha256Hex(data), bytes: data.length };
     }),
   );
@@ -79,26 +84,42 @@ export async function writeCheckpoint(
   return cp;
 }
 
-/** Read and verify a checkpoint: schema, its own hash, and every artifact's hash. */
+const refuse = (path: string, why: string) => new LoopError('CHECKPOINT', `checkpoint ${path} refused: ${why}`);
+
+/**
+ * Read and verify a checkpoint: JSON, its own hash (over the raw record), schema, its location
+ * (the run directory it names must be the folder it lies in), and every artifact: a relative path
+ * inside the run directory after resolving symlinks, with the sha256 it was saved with.
+ */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    throw new LoopError('INPUT', `cannot read checkpoint ${path}: ${(e as Error).message.split('\n')[0]}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new LoopError('NOT_FOUND', `checkpoint not found: ${path}`);
+    throw refuse(path, code ? `cannot read it (${code})` : 'not valid JSON (truncated or corrupt)');
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw refuse(path, 'not a loop checkpoint');
+  const version = (raw as { schema_version?: unknown }).schema_version;
+  if (version !== CHECKPOINT_SCHEMA_VERSION) throw refuse(path, `schema version ${String(version)}; this loop reads ${CHECKPOINT_SCHEMA_VERSION}`);
+  if (selfHash(raw) !== (raw as { sha256?: unknown }).sha256) throw refuse(path, 'its sha256 does not match its content (modified or corrupt)');
   const parsed = CheckpointSchema.safeParse(raw);
-  if (!parsed.success) throw new LoopError('INPUT', `checkpoint ${path} is not a loop checkpoint (${parsed.error.issues[0]?.message})`);
+  if (!parsed.success) throw refuse(path, `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const cp = parsed.data;
-  if (selfHash(cp) !== cp.sha256) throw new LoopError('INPUT', `checkpoint ${path} was modified or is corrupt (sha256 mismatch)`);
+  // the run directory is where the checkpoint lies: one that names another folder was moved or edited
+  const here = await realpath(dirname(resolve(path)));
+  const named = await realpath(cp.spec.run_dir).catch(() => resolve(cp.spec.run_dir));
+  if (here !== named) throw refuse(path, `it names run directory ${cp.spec.run_dir} but lies in ${here} (moved, copied or edited)`);
   for (const a of cp.artifacts) {
-    let actual: string;
+    if (!isInside(a.path)) throw refuse(path, `artifact path ${a.path} is not inside the run directory`);
+    let data: Buffer;
     try {
-      actual = await sha256File(join(cp.spec.run_dir, a.path));
-    } catch {
-      throw new LoopError('INPUT', `checkpoint ${path}: artifact ${a.path} is missing`);
+      data = await readFile(await realpathInside(here, a.path, 'artifact'));
+    } catch (e) {
+      throw refuse(path, e instanceof LoopError ? e.message : `artifact ${a.path} is missing`);
     }
-    if (actual !== a.sha256) throw new LoopError('INPUT', `checkpoint ${path}: artifact ${a.path} changed since the checkpoint`);
+    if (sha256Hex(data) !== a.sha256) throw refuse(path, `artifact ${a.path} changed since the checkpoint`);
   }
   return cp;
 }

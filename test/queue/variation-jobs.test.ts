@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job } from 'bullmq';
@@ -132,4 +132,20 @@ describe('variation jobs', () => {
     expect(view.outcome).toBe('failed');
     expect(view.error).toMatch(/^\[internal\] (variation 2: )?TypeError: Cannot read properties/);
   }, 60_000);
+
+  it('reuses a saved plan: a stage started again after a crash draws no new seeds', async () => {
+    const s = spec({ image_backend: 'sketch', num_image_variations: 2, seed: undefined });
+    const stageDir = join(s.run_dir, 'stage_2_image_generation');
+    await mkdir(stageDir, { recursive: true });
+    // what an earlier attempt saved before it died
+    await writeFile(
+      join(stageDir, 'generation_plan.json'),
+      JSON.stringify({ backend: 'sketch', model: 'sketch', fallbackModels: [], seeds: [4242, 777], seedSource: 'drawn', negativePrompt: null, prompt: 'a red bicycle against a white wall', promptSource: 'test', startedAt: new Date().toISOString() }),
+    );
+    const view = await run(s, { 'image-generation': async () => { const m = await import('../../workers/image-generation.js'); return [{ kind: 'stage', def: m.imageGenerationStage }, m.variationProcessor]; } });
+    expect(view.outcome).toBe('completed');
+    const trace = JSON.parse(await readFile(join(stageDir, 'generation_trace.json'), 'utf8'));
+    expect(trace.seeds).toEqual([4242, 777]);
+    expect(trace.images.map((m: { seed: number }) => m.seed).sort((a: number, b: number) => a - b)).toEqual([777, 4242]);
+  });
 });
