@@ -21,7 +21,7 @@ import { isQueueName, QUEUE_NAMES, WORKFLOW_STAGES, WORKFLOWS, type QueueName } 
 import { validateGenerationRequest } from '../src/generation/generate.js';
 import { RunOptionsSchema, type RunSpec } from '../queues/payloads.js';
 import { enqueueRun, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
-import { watchRun } from '../queues/watch.js';
+import { redisOutageMs, watchRun } from '../queues/watch.js';
 import { startWorkers } from '../workers/host.js';
 import { BUILT_QUEUES } from '../workers/registry.js';
 import { duration, money, table } from './format.js';
@@ -103,6 +103,12 @@ async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, opt
   };
 }
 
+/** One line when Redis goes away and when it is back: run and tail ride through short outages. */
+const redisNotice = (logger: Logger) => (state: 'down' | 'back') =>
+  state === 'down'
+    ? logger.warn(`Redis is not answering; waiting up to ${Math.round(redisOutageMs() / 1000)} s for it (LOOP_REDIS_OUTAGE_S)`)
+    : logger.info('Redis is back');
+
 function progressText(p: unknown): string {
   if (p && typeof p === 'object' && 'message' in p) return String((p as { message: unknown }).message);
   if (typeof p === 'number' && p > 0) return `${p}%`;
@@ -174,7 +180,7 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
         try {
           await enqueueRun(ctx, spec);
           out(`run ${spec.run_id} (${spec.workflow}) → ${spec.run_dir}`);
-          const view = await watchRun(ctx, spec, makePrinter(out), { signal: abort.signal });
+          const view = await watchRun(ctx, spec, makePrinter(out), { signal: abort.signal, onRedis: redisNotice(logger) });
           if (abort.signal.aborted) {
             logger.warn(
               embedded
@@ -215,6 +221,7 @@ const WorkerFlags = z.object({
   concurrency: z.number(),
   device: z.string(),
   lockDuration: z.number(),
+  grace: z.number(),
   verbose: z.boolean(),
 });
 
@@ -248,10 +255,25 @@ export async function workerCommand(raw: Record<string, unknown>): Promise<numbe
   logger.info(`worker ready: ${queues.join(', ')} (concurrency ${f.concurrency}, device ${f.device}, pid ${process.pid})`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
-      logger.info(`${sig}: finishing running jobs (send again to quit now)`);
+      logger.info(`${sig}: finishing running jobs for up to ${f.grace} s (send again to quit now)`);
       process.once('SIGINT', () => process.exit(ExitCode.INTERRUPTED));
       process.once('SIGTERM', () => process.exit(ExitCode.INTERRUPTED));
-      host.close().then(resolve, resolve);
+      // Past the grace period (or with Redis gone, when a graceful close cannot finish) running jobs
+      // are cancelled: their remote calls stop waiting, and their locks expire so another worker
+      // takes them over (a variation resumes its saved prediction instead of buying a new one).
+      const force = setTimeout(() => {
+        logger.warn(`grace period over: cancelling running jobs and quitting`);
+        for (const w of host.workers) w.cancelAllJobs('worker shutting down');
+        setTimeout(() => process.exit(ExitCode.INTERRUPTED), 1000).unref();
+      }, f.grace * 1000);
+      force.unref();
+      host.close().then(
+        () => {
+          clearTimeout(force);
+          resolve();
+        },
+        () => resolve(),
+      );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
@@ -266,7 +288,7 @@ export async function tailCommand(runId: string, raw: Record<string, unknown>): 
   return withContext(env, async (ctx) => {
     const spec = await getRunSpec(ctx, runId);
     const out = (line: string) => (json ? process.stderr : process.stdout).write(termSafe(line, { multiline: true }) + '\n');
-    const view = await watchRun(ctx, spec, makePrinter(out));
+    const view = await watchRun(ctx, spec, makePrinter(out), { onRedis: redisNotice(createLogger({ verbose: false })) });
     if (json) process.stdout.write(jsonForTerminal(view) + '\n');
     else printOutcome(view, out);
     return exitFor(view.outcome);

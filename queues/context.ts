@@ -38,8 +38,10 @@ export class QueueContext {
     return [this.prefix, 'loop', ...parts].join(':');
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  /** Close the queues; with Redis gone a graceful close never finishes, so it is bounded. */
+  async close(timeoutMs = 2000): Promise<void> {
+    const graceful = Promise.all([...this.queues.values()].map((q) => q.close())).then(() => undefined);
+    await Promise.race([graceful.catch(() => undefined), new Promise<void>((r) => setTimeout(r, timeoutMs).unref())]);
     this.connection.disconnect();
   }
 }

@@ -1,5 +1,6 @@
 import { QueueEvents } from 'bullmq';
-import { createConnection } from './connection.js';
+import { LoopError } from '../src/errors.js';
+import { createConnection, safeRedisUrl } from './connection.js';
 import type { QueueContext } from './context.js';
 import { inspectRun, isFinal, type RunView } from './inspect.js';
 import type { RunSpec } from './payloads.js';
@@ -14,7 +15,7 @@ export async function watchRun(
   ctx: QueueContext,
   spec: RunSpec,
   onView: (view: RunView) => void,
-  opts: { tickMs?: number; signal?: AbortSignal } = {},
+  opts: { tickMs?: number; signal?: AbortSignal; outageMs?: number; onRedis?: (state: 'down' | 'back') => void } = {},
 ): Promise<RunView> {
   const events: QueueEvents[] = [];
   const connections: ReturnType<typeof createConnection>[] = [];
@@ -28,9 +29,28 @@ export async function watchRun(
     for (const ev of ['active', 'progress', 'completed', 'failed', 'waiting-children', 'retries-exhausted'] as const) qe.on(ev, poke);
     events.push(qe);
   }
+  const outageMs = opts.outageMs ?? redisOutageMs();
+  let downSince: number | undefined;
   try {
     for (;;) {
-      const view = await inspectRun(ctx, spec);
+      let view: RunView;
+      try {
+        view = await withTimeout(inspectRun(ctx, spec), Math.min(outageMs, 10_000));
+        if (downSince !== undefined) opts.onRedis?.('back');
+        downSince = undefined;
+      } catch (e) {
+        if (e instanceof LoopError && e.kind !== 'REDIS') throw e;
+        // Redis away: ride through a short outage (a restart, a blip), give up with one line after the bound
+        if (downSince === undefined) {
+          downSince = Date.now();
+          opts.onRedis?.('down');
+        }
+        if (Date.now() - downSince >= outageMs)
+          throw new LoopError('REDIS', `lost Redis at REDIS_URL=${safeRedisUrl(ctx.redisUrl)} for ${Math.round(outageMs / 1000)} s (LOOP_REDIS_OUTAGE_S); the run's files are in place: follow it again with \`loop tail ${spec.run_id}\` when Redis is back`);
+        if (opts.signal?.aborted) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
       onView(view);
       if (isFinal(view.outcome) || opts.signal?.aborted) return view;
       await new Promise<void>((resolve) => {
@@ -49,7 +69,31 @@ export async function watchRun(
       wake = undefined;
     }
   } finally {
-    await Promise.all(events.map((e) => e.close()));
+    // bounded: with Redis gone a graceful close never finishes
+    await Promise.race([Promise.all(events.map((e) => e.close())).catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
     for (const c of connections) c.disconnect();
   }
+}
+
+/** How long run/tail wait for a Redis that went away (LOOP_REDIS_OUTAGE_S, default 30 s). */
+export function redisOutageMs(): number {
+  const raw = process.env.LOOP_REDIS_OUTAGE_S;
+  const n = raw === undefined ? 30 : Number(raw);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : 30_000;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
 }

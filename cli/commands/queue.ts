@@ -69,6 +69,7 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'jobs per queue at once', intArg('--concurrency', 1, 256), 1)
     .option('--device <device>', 'scoring device: cpu, cuda or cuda:N', deviceArg('--device'), 'cpu')
     .option('--lock-duration <ms>', 'job lock duration; a dead worker loses its jobs after this long', intArg('--lock-duration', 1000, 600_000), 8_000)
+    .option('--grace <s>', 'on SIGINT/SIGTERM, seconds running jobs get to finish before they are cancelled', intArg('--grace', 0, 3600), 30)
     .option('-v, --verbose', 'log every job', false)
     .action(action(async (opts: Record<string, unknown>) => (await actions()).workerCommand(opts)));
 
