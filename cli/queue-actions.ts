@@ -1,49 +1,39 @@
 /**
  * Actions of the queue commands. Loaded only when one of them runs (it pulls in bullmq).
  */
-import { join } from 'node:path';
-import { Job } from 'bullmq';
+import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Env } from '../src/config/env.js';
 import { checkConfig, resolveCheckedModelsDir } from '../src/config/check.js';
 import { resolveDevice } from '../src/lib/device.js';
 import { clipSafe, jsonForTerminal, termSafe } from '../src/lib/terminal.js';
-import { configError, ExitCode, LoopError } from '../src/errors.js';
+import { ExitCode, LoopError } from '../src/errors.js';
 import { readPromptInput } from '../src/lib/input.js';
 import { createLogger, type Logger } from '../src/lib/log.js';
 import { createRunDir, resolveRunsRoot } from '../src/runs/run-dir.js';
-import { loadBrand } from '../src/prompt/brand.js';
 import { assertRedisReachable } from '../queues/connection.js';
 import { QueueContext } from '../queues/context.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../queues/embedded-redis.js';
 import { inspectRun, type JobView, type RunView } from '../queues/inspect.js';
 import { isQueueName, QUEUE_NAMES, WORKFLOW_STAGES, WORKFLOWS, type QueueName } from '../queues/names.js';
 import { validateGenerationRequest } from '../src/generation/generate.js';
-import { RunOptionsSchema, type RunSpec } from '../queues/payloads.js';
-import { enqueueRun, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
+import { summaryFor, type RunSpec, type StageSummary } from '../queues/payloads.js';
+import { CHECKPOINT_FILE } from '../src/workflow/records.js';
+import { resolveRunDir, runDirRef } from '../src/workflow/run-paths.js';
+import { enqueueRun, flowStages, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
 import { redisOutageMs, watchRun } from '../queues/watch.js';
 import { startWorkers } from '../workers/host.js';
 import { BUILT_QUEUES } from '../workers/registry.js';
 import { duration, money, table } from './format.js';
 import { parseOptions } from './shared.js';
 
+// The run options' flags are declared once, in src/workflow/run-options.ts (imported here, next to
+// the two places that use it, so this file's import block stays as it is).
+import { RUN_OPTIONS, runFlagsShape, runOptionsFromFlags } from '../src/workflow/run-options.js';
+
 const RunFlags = z.object({
   workflow: z.enum(WORKFLOWS),
-  maxIterationsImage: z.number(),
-  thresholdImage: z.number(),
-  skipThreshold: z.number(),
-  agentBackend: z.enum(['offline', 'openai']).optional(),
-  creativeModel: z.string().min(1),
-  critiqueModel: z.string().min(1),
-  brand: z.string().optional(),
-  seed: z.number().optional(),
-  numImageVariations: z.number(),
-  aspectRatio: z.string(),
-  imageBackend: z.enum(['sketch', 'replicate']).optional(),
-  imageModel: z.string().optional(),
-  fallbackModel: z.array(z.string()).optional(),
-  negativePrompt: z.string().optional(),
-  skipScoring: z.boolean(),
+  ...runFlagsShape(RUN_OPTIONS),
   outputDir: z.string().optional(),
   concurrency: z.number().default(4), // run only
   device: z.string().default('cpu'), // run only; syntax checked by the flag's parser
@@ -54,38 +44,18 @@ type RunFlags = z.infer<typeof RunFlags>;
 
 const exitFor = (o: RunView['outcome']) => (o === 'completed' ? ExitCode.OK : o === 'partial' ? ExitCode.PARTIAL : ExitCode.FAILED);
 
-/** Everything the user could get wrong is checked before a run directory exists. */
-async function prepareRun(input: string, raw: Record<string, unknown>, env: Env, checkKeys: boolean) {
+/**
+ * Everything the user could get wrong is checked before a run directory exists. The options come
+ * from the flags by their declarations (runOptionsFromFlags): the brand file is read and the
+ * backends are decided there, `checkKeys` refusing a requested backend whose key is not set.
+ */
+export async function prepareRun(input: string, raw: Record<string, unknown>, env: Env, checkKeys: boolean) {
   const f = parseOptions(RunFlags, raw);
   stagesOf(f.workflow); // an unbuilt workflow is a usage error, before anything is written
   if (WORKFLOW_STAGES[f.workflow]?.includes('image-generation'))
     validateGenerationRequest({ numVariations: f.numImageVariations, aspectRatio: f.aspectRatio, seed: f.seed });
   const prompt = await readPromptInput(input);
-  const brand = f.brand ? await loadBrand(f.brand) : null;
-  if (checkKeys && f.agentBackend === 'openai' && !env.OPENAI_API_KEY)
-    throw configError('--agent-backend openai needs OPENAI_API_KEY; set it, or use --agent-backend offline');
-  if (checkKeys && f.imageBackend === 'replicate' && !env.REPLICATE_API_TOKEN)
-    throw configError('--image-backend replicate needs REPLICATE_API_TOKEN; set it, or use --image-backend sketch');
-  const options = RunOptionsSchema.parse({
-    max_iterations_image: f.maxIterationsImage,
-    threshold_image: f.thresholdImage,
-    skip_threshold: f.skipThreshold,
-    // Backends are decided here, once, from the enqueuer's request and keys, and written into
-    // run_spec.json: a worker runs exactly these, and one lacking the key fails with a config error
-    // instead of switching someone's offline run to a paid provider (or the reverse).
-    agent_backend: f.agentBackend ?? (env.OPENAI_API_KEY ? 'openai' : 'offline'),
-    creative_model: f.creativeModel,
-    critique_model: f.critiqueModel,
-    brand,
-    seed: f.seed,
-    num_image_variations: f.numImageVariations,
-    aspect_ratio: f.aspectRatio,
-    image_backend: f.imageBackend ?? (env.REPLICATE_API_TOKEN ? 'replicate' : 'sketch'),
-    image_model: f.imageModel,
-    fallback_models: f.fallbackModel,
-    negative_prompt: f.negativePrompt ?? null,
-    skip_scoring: f.skipScoring,
-  });
+  const options = await runOptionsFromFlags(f, { env, checkKeys });
   return { f, prompt, options };
 }
 
@@ -95,13 +65,21 @@ async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, opt
   return {
     run_id: newRunId(runDir),
     workflow: f.workflow,
-    run_dir: runDir,
+    // relative to LOOP_OUTPUT_DIR: every worker resolves it against its own (relocatable runs)
+    run_dir: runDirRef(runDir, resolve(env.LOOP_OUTPUT_DIR)),
     prompt,
     prompt_source: input === '-' ? 'stdin' : input,
     options,
     created_at: new Date().toISOString(),
+    round: 0,
+    start_stage: null,
   };
 }
+
+/** The run directory on this machine, for people to open. */
+const localRunDir = (spec: RunSpec, env: Env) => resolveRunDir(spec.run_dir, env.LOOP_OUTPUT_DIR);
+/** A run view as JSON, with the run directory resolved on this machine (spec.run_dir stays relative). */
+const viewJson = (view: RunView, env: Env) => ({ ...view, run_dir: localRunDir(view.spec, env) });
 
 /** One line when Redis goes away and when it is back: run and tail ride through short outages. */
 const redisNotice = (logger: Logger) => (state: 'down' | 'back') =>
@@ -131,19 +109,17 @@ function makePrinter(log: (line: string) => void) {
   };
 }
 
-function printOutcome(view: RunView, log: (line: string) => void) {
+function printOutcome(view: RunView, env: Env, log: (line: string) => void) {
   const s = view.spec;
+  const runDir = localRunDir(s, env);
   log(`run ${s.run_id} ${view.outcome} · cost ${money(view.costUsd)} · ${view.stages.length} stage(s)`);
-  for (const st of view.stages) {
-    const note = typeof st.outputs.backend_note === 'string' ? `  ${st.outputs.backend_note}` : '';
-    log(`  ${st.stage.padEnd(17)} ${duration(st.duration_ms).padStart(7)}  ${money(st.cost_usd)}${note}`);
-  }
-  const best = view.stages.find((x) => x.outputs.best_image)?.outputs.best_image;
-  if (best) log(`best image: ${String(best)}`);
-  const fp = view.stages.find((x) => x.stage === 'image-prompt')?.outputs.final_prompt;
-  if (fp) log(`final prompt: ${String(fp)}`);
+  for (const st of view.stages) log(`  ${st.stage.padEnd(17)} ${duration(st.duration_ms).padStart(7)}  ${money(st.cost_usd)}  ${st.outputs.backend_note}`);
+  const best = summaryFor(view.stages, 'image-scoring')?.outputs.best_image;
+  if (best) log(`best image: ${join(runDir, best)}`);
+  const fp = summaryFor(view.stages, 'image-prompt')?.outputs.final_prompt;
+  if (fp) log(`final prompt: ${fp}`);
   if (view.error && view.outcome === 'failed') log(`error: ${view.error}`);
-  log(`run directory: ${s.run_dir}`);
+  log(`run directory: ${runDir}`);
 }
 
 async function withContext<T>(env: Env, fn: (ctx: QueueContext) => Promise<T>, url = env.REDIS_URL): Promise<T> {
@@ -156,13 +132,53 @@ async function withContext<T>(env: Env, fn: (ctx: QueueContext) => Promise<T>, u
   }
 }
 
-export async function runCommand(input: string, raw: Record<string, unknown>): Promise<number> {
+export async function runCommand(input: string | undefined, raw: Record<string, unknown>): Promise<number> {
+  if (typeof raw.resume === 'string') {
+    if (raw.workflowFromCli) throw new LoopError('USAGE', '--resume continues the workflow its checkpoint names: drop --workflow');
+    if (input !== undefined) throw new LoopError('USAGE', '--resume takes the checkpoint in place of a prompt file: drop the prompt argument');
+    return resumeRun(raw.resume, raw);
+  }
+  if (input === undefined) throw new LoopError('USAGE', 'missing the prompt file argument (or "-" for stdin), or --resume <checkpoint>');
   const env = checkConfig();
   const { f, prompt, options } = await prepareRun(input, raw, env, true);
   if (WORKFLOW_STAGES[f.workflow]?.includes('image-scoring') && !f.skipScoring) {
     resolveDevice(f.device);
     resolveCheckedModelsDir(undefined, env);
   }
+  return runEmbedded(env, f, async () => ({ spec: await newSpec(f, env, prompt, input, options), carry: [] }));
+}
+
+/** `loop run --resume`: a verified checkpoint's run continues here, with embedded workers. */
+async function resumeRun(path: string, raw: Record<string, unknown>): Promise<number> {
+  const env = checkConfig();
+  const f = parseOptions(z.object({ concurrency: z.number().default(4), device: z.string().default('cpu'), json: z.boolean().default(false), verbose: z.boolean().default(false) }), raw);
+  const { planResume } = await import('../queues/resume.js');
+  const plan = await planResume(path, env.LOOP_OUTPUT_DIR);
+  if (plan.kind === 'finished') return reportFinished(plan.checkpoint, f.json);
+  const o = plan.spec.options;
+  if (stagesOf(plan.spec.workflow).includes('image-scoring') && !o.skip_scoring) {
+    resolveDevice(f.device);
+    resolveCheckedModelsDir(undefined, env);
+  }
+  return runEmbedded(env, f, async (ctx) => {
+    const { assertNotOnQueues } = await import('../queues/resume.js');
+    await assertNotOnQueues(ctx, plan.spec.run_id);
+    return { spec: plan.spec, carry: plan.carry };
+  });
+}
+
+function reportFinished(cp: { run_id: string; status: string }, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify({ run_id: cp.run_id, resumed: false, status: cp.status }) + '\n');
+  else process.stdout.write(`run ${cp.run_id} already finished (${cp.status}): nothing to resume${cp.status === 'partial' ? '; `loop retry` re-runs its failed items' : ''}\n`);
+  return ExitCode.OK;
+}
+
+/** A run on this machine: Redis (REDIS_URL, or a private one), in-process workers, live progress. */
+async function runEmbedded(
+  env: Env,
+  f: { concurrency: number; device: string; json: boolean; verbose: boolean },
+  makeSpec: (ctx: QueueContext) => Promise<{ spec: RunSpec; carry: StageSummary[] }>,
+): Promise<number> {
   const logger = createLogger({ verbose: f.verbose });
   const out = (line: string) => (f.json ? process.stderr : process.stdout).write(termSafe(line, { multiline: true }) + '\n');
   let embedded: EmbeddedRedis | undefined;
@@ -172,25 +188,26 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
     return await withContext(
       env,
       async (ctx) => {
-        const spec = await newSpec(f, env, prompt, input, options);
-        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: stagesOf(spec.workflow), concurrency: f.concurrency, device: f.device, logger });
+        const { spec, carry } = await makeSpec(ctx);
+        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: flowStages(spec), concurrency: f.concurrency, device: f.device, logger });
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
+        const runDir = localRunDir(spec, env);
         try {
-          await enqueueRun(ctx, spec);
-          out(`run ${spec.run_id} (${spec.workflow}) → ${spec.run_dir}`);
+          await enqueueRun(ctx, spec, { outputRoot: env.LOOP_OUTPUT_DIR, carry });
+          out(`run ${spec.run_id} (${spec.workflow}${spec.start_stage ? `, resumed at ${spec.start_stage}` : ''}) → ${runDir}`);
           const view = await watchRun(ctx, spec, makePrinter(out), { signal: abort.signal, onRedis: redisNotice(logger) });
           if (abort.signal.aborted) {
             logger.warn(
               embedded
-                ? `interrupted: the running jobs finish, then the private Redis stops; what was written stays in ${spec.run_dir}`
+                ? `interrupted: the running jobs finish, then the private Redis stops; what was written stays in ${runDir} (continue it with \`loop run --resume ${join(runDir, CHECKPOINT_FILE)}\`)`
                 : `interrupted: the running jobs finish; the rest of run ${spec.run_id} stays queued on REDIS_URL for \`loop worker\` (follow it with \`loop tail ${spec.run_id}\`)`,
             );
             return ExitCode.INTERRUPTED;
           }
-          if (f.json) process.stdout.write(jsonForTerminal(view) + '\n');
-          else printOutcome(view, out);
+          if (f.json) process.stdout.write(jsonForTerminal(viewJson(view, env)) + '\n');
+          else printOutcome(view, env, out);
           return exitFor(view.outcome);
         } finally {
           process.off('SIGINT', onSignal);
@@ -204,14 +221,37 @@ export async function runCommand(input: string, raw: Record<string, unknown>): P
   }
 }
 
+/** `loop resume`: verify a checkpoint and enqueue the rest of its run for the workers. */
+export async function resumeCommand(path: string, raw: Record<string, unknown>): Promise<number> {
+  const json = raw.json === true;
+  const env = checkConfig();
+  const { planResume, assertNotOnQueues } = await import('../queues/resume.js');
+  const plan = await planResume(path, env.LOOP_OUTPUT_DIR);
+  if (plan.kind === 'finished') return reportFinished(plan.checkpoint, json);
+  return withContext(env, async (ctx) => {
+    await assertNotOnQueues(ctx, plan.spec.run_id);
+    const { root } = await enqueueRun(ctx, plan.spec, { outputRoot: env.LOOP_OUTPUT_DIR, carry: plan.carry });
+    const skipped = plan.carry.map((c) => c.stage);
+    if (json) process.stdout.write(JSON.stringify({ run_id: plan.spec.run_id, resumed: true, round: plan.spec.round, start_stage: plan.spec.start_stage, skipped, root }) + '\n');
+    else
+      process.stdout.write(
+        `resumed run ${plan.spec.run_id} at ${plan.spec.start_stage}${skipped.length ? ` (verified and kept: ${skipped.join(', ')})` : ''}\nfollow it: loop tail ${plan.spec.run_id}\n${plan.spec.run_id}\n`,
+      );
+    return ExitCode.OK;
+  });
+}
+
 export async function enqueueCommand(input: string, raw: Record<string, unknown>): Promise<number> {
   const env = checkConfig();
   const { f, prompt, options } = await prepareRun(input, raw, env, false);
   return withContext(env, async (ctx) => {
     const spec = await newSpec(f, env, prompt, input, options);
-    const { root } = await enqueueRun(ctx, spec);
+    const { root } = await enqueueRun(ctx, spec, { outputRoot: env.LOOP_OUTPUT_DIR });
     if (f.json) process.stdout.write(JSON.stringify({ run_id: spec.run_id, run_dir: spec.run_dir, workflow: spec.workflow, root }) + '\n');
-    else process.stdout.write(`enqueued ${spec.workflow} run → ${spec.run_dir}\nfollow it: loop tail ${spec.run_id}\n${spec.run_id}\n`);
+    else {
+      if (isAbsolute(spec.run_dir)) process.stderr.write(`loop: note: ${spec.run_dir} is outside LOOP_OUTPUT_DIR, so every worker must see it at this same path\n`);
+      process.stdout.write(`enqueued ${spec.workflow} run → ${localRunDir(spec, env)}\nfollow it: loop tail ${spec.run_id}\n${spec.run_id}\n`);
+    }
     return ExitCode.OK;
   });
 }
@@ -289,8 +329,8 @@ export async function tailCommand(runId: string, raw: Record<string, unknown>): 
     const spec = await getRunSpec(ctx, runId);
     const out = (line: string) => (json ? process.stderr : process.stdout).write(termSafe(line, { multiline: true }) + '\n');
     const view = await watchRun(ctx, spec, makePrinter(out), { onRedis: redisNotice(createLogger({ verbose: false })) });
-    if (json) process.stdout.write(jsonForTerminal(view) + '\n');
-    else printOutcome(view, out);
+    if (json) process.stdout.write(jsonForTerminal(viewJson(view, env)) + '\n');
+    else printOutcome(view, env, out);
     return exitFor(view.outcome);
   });
 }
@@ -316,19 +356,19 @@ export async function statusCommand(runId: string | undefined, raw: Record<strin
       const views = (await Promise.all(ids.map(async (id) => inspectRun(ctx, await getRunSpec(ctx, id)).catch(() => null)))).filter(
         (v): v is RunView => v !== null,
       );
-      if (json) process.stdout.write(JSON.stringify(views.map((v) => ({ run_id: v.spec.run_id, workflow: v.spec.workflow, outcome: v.outcome, cost_usd: v.costUsd, run_dir: v.spec.run_dir }))) + '\n');
+      if (json) process.stdout.write(JSON.stringify(views.map((v) => ({ run_id: v.spec.run_id, workflow: v.spec.workflow, outcome: v.outcome, cost_usd: v.costUsd, run_dir: localRunDir(v.spec, env) }))) + '\n');
       else if (!views.length) process.stdout.write('no runs yet: loop enqueue <prompt-file>\n');
-      else process.stdout.write(table(['run', 'workflow', 'outcome', 'cost', 'dir'], views.map((v) => [v.spec.run_id, v.spec.workflow, v.outcome, money(v.costUsd), v.spec.run_dir])) + '\n');
+      else process.stdout.write(table(['run', 'workflow', 'outcome', 'cost', 'dir'], views.map((v) => [v.spec.run_id, v.spec.workflow, v.outcome, money(v.costUsd), localRunDir(v.spec, env)])) + '\n');
       return ExitCode.OK;
     }
     const view = await inspectRun(ctx, await getRunSpec(ctx, runId));
     if (json) {
-      process.stdout.write(jsonForTerminal(view) + '\n');
+      process.stdout.write(jsonForTerminal(viewJson(view, env)) + '\n');
       return ExitCode.OK;
     }
     process.stdout.write(`run ${runId} (${view.spec.workflow}): ${view.outcome} · cost so far ${money(view.costUsd)}\n`);
     process.stdout.write(table(['queue', 'job', 'state', 'attempts', 'took', 'progress / error'], jobRows(view.jobs)) + '\n');
-    process.stdout.write(`run directory: ${view.spec.run_dir}\n`);
+    process.stdout.write(`run directory: ${localRunDir(view.spec, env)}\n`);
     return ExitCode.OK;
   });
 }
@@ -337,16 +377,11 @@ export async function retryCommand(runId: string, raw: Record<string, unknown>):
   const json = raw.json === true;
   const env = checkConfig();
   return withContext(env, async (ctx) => {
-    const view = await inspectRun(ctx, await getRunSpec(ctx, runId));
-    // Deepest first: a child back in its parent's dependencies before the parent re-runs, so the
-    // parent parks in waiting-children until the child is done (workers/stage.ts).
-    const failed = view.jobs.filter((j) => j.state === 'failed').sort((a, b) => b.depth - a.depth);
-    for (const j of failed) {
-      const job = await Job.fromId(ctx.queue(j.queue as QueueName), j.id);
-      await job?.retry('failed', { resetAttemptsMade: true });
-    }
+    const spec = await getRunSpec(ctx, runId);
+    const { retryRun } = await import('../queues/retry.js');
+    const failed = await retryRun(ctx, spec);
     if (json) process.stdout.write(JSON.stringify({ run_id: runId, retried: failed.map((j) => ({ queue: j.queue, id: j.id })) }) + '\n');
-    else if (!failed.length) process.stdout.write(`run ${runId} has no failed jobs (${view.outcome})\n`);
+    else if (!failed.length) process.stdout.write(`run ${runId} has no failed jobs (${(await inspectRun(ctx, spec)).outcome})\n`);
     else process.stdout.write(`retrying ${failed.length} job(s) of run ${runId}: ${failed.map((j) => `${j.queue}/${j.id}`).join(', ')}\nfollow it: loop tail ${runId}\n`);
     return ExitCode.OK;
   });

@@ -49,10 +49,16 @@ async function viewJob(job: Job, depth: number): Promise<JobView> {
   };
 }
 
-async function walk(node: JobNode, depth: number, out: JobView[]): Promise<void> {
+async function walk(node: JobNode, depth: number, out: JobView[], seen = new Set<string>()): Promise<void> {
+  // a retried fan-out child can be listed twice by BullMQ (as ignored and as processed)
+  const key = `${node.job.queueName}:${node.job.id}`;
+  if (seen.has(key)) return;
+  seen.add(key);
   out.push(await viewJob(node.job, depth));
-  for (const c of node.children ?? []) await walk(c, depth + 1, out);
+  for (const c of node.children ?? []) await walk(c, depth + 1, out, seen);
 }
+
+const PENDING = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
 
 export async function inspectRun(ctx: QueueContext, spec: RunSpec): Promise<RunView> {
   const root = rootOf(spec);
@@ -74,10 +80,12 @@ export async function inspectRun(ctx: QueueContext, spec: RunSpec): Promise<RunV
   const rootJob = jobs[0];
   if (!rootJob)
     throw new LoopError('NOT_FOUND', `run ${spec.run_id} has no jobs in Redis any more (expired or removed); its files are in ${spec.run_dir}`);
+  // a finished root with a job still pending is a run being retried: it is running again
+  const pending = jobs.some((j) => PENDING.has(j.state));
   let outcome: RunOutcome = 'waiting';
-  if (rootJob.state === 'completed') outcome = stages.some((s) => s.partial) ? 'partial' : 'completed';
-  else if (rootJob.state === 'failed') outcome = 'failed';
-  else if (jobs.some((j) => j.state === 'active' || j.state === 'completed' || j.attemptsMade > 0)) outcome = 'running';
+  if (rootJob.state === 'completed' && !pending) outcome = stages.some((s) => s.partial) ? 'partial' : 'completed';
+  else if (rootJob.state === 'failed' && !pending) outcome = 'failed';
+  else if (jobs.some((j) => j.state === 'active' || j.state === 'completed' || j.state === 'failed' || j.attemptsMade > 0)) outcome = 'running';
   // the deepest failed job is the cause; its ancestors only say "child … failed"
   const failed = jobs.filter((j) => j.state === 'failed').sort((a, b) => b.depth - a.depth)[0];
   return {

@@ -5,9 +5,9 @@ import { RunSpecSchema, StageSummarySchema } from '../src/workflow/types.js';
 export * from '../src/workflow/types.js';
 
 /**
- * Job payloads: paths and small JSON only, never image bytes, never secrets (workers read keys
- * from their own environment). A stage job carries the whole (small) run spec, so any worker on
- * any host can run it.
+ * Job payloads: paths (relative to a root the worker resolves) and small JSON only, never image
+ * bytes, never secrets (workers read keys from their own environment). A stage job carries the
+ * whole (small) run spec, so any worker on any host can run it.
  */
 export const StageJobSchema = z.object({
   kind: z.literal('stage'),
@@ -15,14 +15,19 @@ export const StageJobSchema = z.object({
   spec: RunSpecSchema,
   /** Fan-out stages keep their step here across moveToWaitingChildren. */
   step: z.enum(['start', 'collect']).default('start'),
-  /** What a fan-out stage decided when it fanned out (seeds, backend…), for its collect step. */
-  plan: z.record(z.string(), z.unknown()).optional(),
+  /** When a fan-out stage began (its children ran in between). */
+  started_at: z.string().optional(),
+  /**
+   * Summaries of the stages before this flow's first stage (a resumed run carries what its
+   * checkpoint verified); stages inside the flow read their previous stage by its job key.
+   */
+  carry: z.array(StageSummarySchema).default([]),
 });
 export type StageJob = z.infer<typeof StageJobSchema>;
 
 export const StageResultSchema = z.object({
   run_id: z.string(),
-  /** Every stage summary so far, first stage first: getChildrenValues() sees one level only. */
+  /** Every stage summary so far, first stage first. */
   stages: z.array(StageSummarySchema),
 });
 export type StageResult = z.infer<typeof StageResultSchema>;

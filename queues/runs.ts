@@ -1,18 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { FlowProducer, type FlowJob, type JobsOptions } from 'bullmq';
 import { LoopError } from '../src/errors.js';
 import { writeJsonAtomic } from '../src/runs/atomic.js';
 import type { QueueContext } from './context.js';
 import { WORKFLOW_STAGES, WORKFLOWS, type QueueName, type Workflow } from './names.js';
-import { RunSpecSchema, type RunSpec, type StageJob } from './payloads.js';
+import { writeCheckpoint } from '../src/workflow/records.js';
+import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { RunSpecSchema, type RunSpec, type StageJob, type StageSummary } from './payloads.js';
 
 /**
  * A run is a BullMQ flow: the workflow's stages chain parent over child, so the first stage is the
  * deepest child and runs first, and the last stage is the root. Job ids derive from the run id,
  * which makes enqueueing idempotent and lets tail/status/retry find every job.
  */
-export const stageJobId = (runId: string, stage: QueueName) => `${runId}.${stage}`;
+export const runKey = (spec: Pick<RunSpec, 'run_id' | 'round'>) => (spec.round ? `${spec.run_id}.r${spec.round}` : spec.run_id);
+export const stageJobId = (spec: Pick<RunSpec, 'run_id' | 'round'>, stage: QueueName) => `${runKey(spec)}.${stage}`;
+/** A fan-out child's id: deterministic, so adding the children again after a crash adds nothing. */
+export const childJobId = (spec: Pick<RunSpec, 'run_id' | 'round'>, kind: string, key: string) => `${runKey(spec)}.${kind}.${key}`;
 
 /**
  * Options of every job (stages and their fan-out children): transient failures retry with
@@ -40,21 +45,30 @@ export function stagesOf(workflow: Workflow): QueueName[] {
   return stages;
 }
 
+/** The stages of this round's flow: the workflow's, from `start_stage` on (a resume skips the done ones). */
+export function flowStages(spec: Pick<RunSpec, 'workflow' | 'start_stage'>): QueueName[] {
+  const stages = stagesOf(spec.workflow);
+  const from = spec.start_stage ? stages.indexOf(spec.start_stage) : 0;
+  if (from < 0) throw new LoopError('USAGE', `stage ${spec.start_stage} is not part of the ${spec.workflow} workflow`);
+  return stages.slice(from);
+}
+
 export function rootOf(spec: RunSpec): { queue: QueueName; id: string } {
   const stages = stagesOf(spec.workflow);
   const last = stages[stages.length - 1]!;
-  return { queue: last, id: stageJobId(spec.run_id, last) };
+  return { queue: last, id: stageJobId(spec, last) };
 }
 
-export function buildFlow(spec: RunSpec): FlowJob {
+/** The flow's jobs, first stage deepest; `carry` goes to the first (the stages before this round). */
+export function buildFlow(spec: RunSpec, carry: StageSummary[] = []): FlowJob {
   let child: FlowJob | undefined;
-  for (const stage of stagesOf(spec.workflow)) {
-    const data: StageJob = { kind: 'stage', stage, spec, step: 'start' };
+  for (const stage of flowStages(spec)) {
+    const data: StageJob = { kind: 'stage', stage, spec, step: 'start', carry: child ? [] : carry };
     const node: FlowJob = {
       name: 'stage',
       queueName: stage,
       data,
-      opts: { ...STAGE_JOB_OPTS, jobId: stageJobId(spec.run_id, stage) },
+      opts: { ...STAGE_JOB_OPTS, jobId: stageJobId(spec, stage) },
       children: child ? [{ ...child, opts: { ...child.opts, failParentOnFailure: true } }] : undefined,
     };
     child = node;
@@ -63,9 +77,16 @@ export function buildFlow(spec: RunSpec): FlowJob {
 }
 
 /** Put a run on the queues and record it, so tail/status/retry can find it by id. */
-export async function enqueueRun(ctx: QueueContext, spec: RunSpec): Promise<{ runId: string; root: { queue: QueueName; id: string } }> {
+export async function enqueueRun(
+  ctx: QueueContext,
+  spec: RunSpec,
+  opts: { outputRoot: string; carry?: StageSummary[] },
+): Promise<{ runId: string; root: { queue: QueueName; id: string } }> {
   RunSpecSchema.parse(spec);
-  await writeJsonAtomic(`${spec.run_dir}/run_spec.json`, spec);
+  const runDir = resolveRunDir(spec.run_dir, opts.outputRoot);
+  await writeJsonAtomic(join(runDir, 'run_spec.json'), spec);
+  // a checkpoint from the start: a run killed before its first stage ends can be resumed too
+  if (spec.round === 0) await writeCheckpoint(runDir, spec, [], 'running', flowStages(spec)[0]!);
   // run records live as long as their failed jobs do (STAGE_JOB_OPTS.removeOnFail)
   const now = Date.now();
   await ctx.connection.set(ctx.key('run', spec.run_id), JSON.stringify(spec), 'EX', RUN_RECORD_TTL_S);
@@ -73,7 +94,7 @@ export async function enqueueRun(ctx: QueueContext, spec: RunSpec): Promise<{ ru
   await ctx.connection.zremrangebyscore(ctx.key('runs'), 0, now - RUN_RECORD_TTL_S * 1000);
   const producer = new FlowProducer({ connection: ctx.connection, prefix: ctx.prefix });
   try {
-    await producer.add(buildFlow(spec));
+    await producer.add(buildFlow(spec, opts.carry));
   } finally {
     await producer.close();
   }

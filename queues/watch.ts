@@ -1,4 +1,5 @@
 import { QueueEvents } from 'bullmq';
+import { loadEnv } from '../src/config/env.js';
 import { LoopError } from '../src/errors.js';
 import { createConnection, safeRedisUrl } from './connection.js';
 import type { QueueContext } from './context.js';
@@ -75,11 +76,9 @@ export async function watchRun(
   }
 }
 
-/** How long run/tail wait for a Redis that went away (LOOP_REDIS_OUTAGE_S, default 30 s). */
+/** How long run/tail wait for a Redis that went away (LOOP_REDIS_OUTAGE_S, default 30 s; validated at start). */
 export function redisOutageMs(): number {
-  const raw = process.env.LOOP_REDIS_OUTAGE_S;
-  const n = raw === undefined ? 30 : Number(raw);
-  return Number.isFinite(n) && n > 0 ? n * 1000 : 30_000;
+  return loadEnv().LOOP_REDIS_OUTAGE_S * 1000;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -1,11 +1,12 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { QueueContext } from '../queues/context.js';
 import { createConnection } from '../queues/connection.js';
-import type { QueueName } from '../queues/names.js';
+import { isQueueName, type QueueName } from '../queues/names.js';
 import type { Logger } from '../src/lib/log.js';
 import { LoopError } from '../src/errors.js';
 import { BUILT_QUEUES, PROCESSORS, type ProcessorModule } from './registry.js';
-import { makeStageProcessor, recordFailedRun } from './stage.js';
+import { loadEnv } from '../src/config/env.js';
+import { makeStageProcessor, recordFailedRun, rerunFinishedParent, type StageEnv } from './stage.js';
 import { toJobError as toPlainJobError } from './job-errors.js';
 
 /** Job lock: a dead worker's jobs go to another worker about this long after it died. */
@@ -18,6 +19,8 @@ export interface WorkerHostOptions {
   concurrency: number;
   logger: Logger;
   device?: string;
+  /** Root that relative run directories resolve against (default: this process's LOOP_OUTPUT_DIR). */
+  outputRoot?: string;
   /** Lock duration (ms): a worker that dies loses its jobs to another after this long. */
   lockDuration?: number;
   /** Replace the processors of some queues (tests, embedding). */
@@ -74,15 +77,16 @@ function createWorker(
 ): Worker {
   const byName = new Map<string, ProcessorModule>();
   let stageProcessor: ReturnType<typeof makeStageProcessor> | undefined;
+  const stageEnv: StageEnv = { queue: (n) => ctx.queue(n), logger: opts.logger, device: opts.device, outputRoot: opts.outputRoot ?? loadEnv().LOOP_OUTPUT_DIR };
   for (const m of modules) {
     if (m.kind === 'stage') {
-      stageProcessor = makeStageProcessor(m.def, { queue: (n) => ctx.queue(n), logger: opts.logger, device: opts.device });
+      stageProcessor = makeStageProcessor(m.def, stageEnv);
       if (m.dispose) disposers.push(m.dispose);
     } else byName.set(m.name, m);
   }
   // three parameters: BullMQ hands an AbortSignal only to processors that take one
   const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
-    if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token);
+    if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token, signal);
     const plain = byName.get(job.name);
     if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`no processor for job "${job.name}" on ${queueName}`);
     const sig = signal ?? new AbortController().signal;
@@ -90,6 +94,7 @@ function createWorker(
       return await plain.process(job.data, {
         progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
         device: opts.device,
+        outputRoot: stageEnv.outputRoot,
         signal: sig,
         saveState: (patch) => job.updateData({ ...(job.data as object), ...patch }),
       });
@@ -111,10 +116,15 @@ function createWorker(
   });
   worker.on('error', (e) => opts.logger.debug(`worker ${queueName}: ${e.message}`));
   worker.on('active', (job) => opts.onEvent?.({ type: 'active', queue: queueName, jobId: job.id ?? '?' }));
-  worker.on('completed', (job) => opts.onEvent?.({ type: 'completed', queue: queueName, jobId: job.id ?? '?' }));
+  worker.on('completed', (job) => {
+    opts.onEvent?.({ type: 'completed', queue: queueName, jobId: job.id ?? '?' });
+    rerunFinishedParent(job, (n) => (isQueueName(n) ? ctx.queue(n) : undefined), opts.logger).catch((e) =>
+      opts.logger.warn(`could not re-run the parent of ${job.id}: ${(e as Error).message}`),
+    );
+  });
   worker.on('failed', (job, err) => {
     opts.onEvent?.({ type: 'failed', queue: queueName, jobId: job?.id ?? '?', detail: err.message });
-    if (job && job.name === 'stage') recordFailedRun(job, err).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
+    if (job && job.name === 'stage') recordFailedRun(job, err, stageEnv).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
   });
   return worker;
 }

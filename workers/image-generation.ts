@@ -1,20 +1,26 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { writeJsonAtomic } from '../src/runs/atomic.js';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { loadEnv } from '../src/config/env.js';
-import { ASPECT_RATIOS, type AspectRatio } from '../src/generation/metadata.js';
-import { generateVariation, planGeneration, writeGenerationTrace, type VariationResult } from '../src/generation/generate.js';
-import { round6 } from '../src/runs/ledger.js';
 import { GenerationFailed } from '../src/generation/backend.js';
-import { isItemFailure, parseFailure } from './job-errors.js';
+import { generateVariation, planGeneration, writeGenerationTrace, type VariationResult } from '../src/generation/generate.js';
+import { ASPECT_RATIOS, GENERATION_TRACE, ImageMetadataSchema, imageFileName, metadataFileName, type AspectRatio, type ImageMetadata } from '../src/generation/metadata.js';
+import { sha256File } from '../src/lib/hash.js';
+import { round6, type CostEntry } from '../src/runs/ledger.js';
+import { restoreGenerationOrder } from '../src/scoring/rank.js';
+import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { STAGE_DIRS } from '../src/workflow/stages.js';
+import { summaryFor } from '../src/workflow/types.js';
+import { isItemFailure } from './job-errors.js';
 import type { ProcessorModule } from './registry.js';
 import type { StageContext, StageDefinition } from './stage.js';
 
 /**
- * Stage 2: one `variation` job per image on the image-generation queue, fanned out at run time;
- * the stage job waits for them and assembles generation_trace.json. Payloads carry paths.
+ * Stage 2: one `variation` job per image on the image-generation queue (a fan-out group), the
+ * plan (backend, models, one seed per variation) saved before any of them exists; the stage then
+ * assembles generation_trace.json from what each child came to. Payloads carry relative paths.
  */
 const VariationJobSchema = z.object({
   variation: z.number().int().positive(),
@@ -25,10 +31,14 @@ const VariationJobSchema = z.object({
   model: z.string(),
   fallbackModels: z.array(z.string()),
   backend: z.enum(['sketch', 'replicate']),
-  outDir: z.string(),
+  /** The run directory as the run spec names it (relative to LOOP_OUTPUT_DIR unless absolute). */
+  runDir: z.string(),
   /** Saved by an earlier attempt before it waited on the provider: resumed, never bought twice. */
   prediction: z.object({ model: z.string(), predictionId: z.string() }).optional(),
 });
+
+const VariationValueSchema = z.object({ metadata: ImageMetadataSchema, costEntry: z.custom<CostEntry>((v) => typeof v === 'object' && v !== null), reused: z.boolean().default(false) });
+type VariationValue = z.infer<typeof VariationValueSchema>;
 
 const PlanSchema = z.object({
   backend: z.enum(['sketch', 'replicate']),
@@ -39,17 +49,52 @@ const PlanSchema = z.object({
   negativePrompt: z.string().nullable(),
   prompt: z.string(),
   promptSource: z.string(),
+  aspectRatio: z.enum(ASPECT_RATIOS),
   startedAt: z.string(),
 });
+type Plan = z.infer<typeof PlanSchema>;
+
+export const PLAN_FILE = 'generation_plan.json';
+const key = (variation: number) => String(variation).padStart(3, '0');
+
+/**
+ * A variation already made by an earlier attempt or an earlier round (a crash after the file was
+ * written, a resume, a retry): same variation, seed and prompt, and the bytes its metadata vouches
+ * for. Reusing it makes a resumed run end with the same files as an uninterrupted one.
+ */
+async function alreadyMade(outDir: string, d: z.infer<typeof VariationJobSchema>): Promise<ImageMetadata | undefined> {
+  const metaPath = join(outDir, metadataFileName(d.variation));
+  if (!existsSync(metaPath)) return undefined;
+  const m = ImageMetadataSchema.safeParse(JSON.parse(await readFile(metaPath, 'utf8').catch(() => 'null')));
+  if (!m.success) return undefined;
+  const md = m.data;
+  if (md.variation !== d.variation || md.seed !== d.seed || md.prompt !== d.prompt || md.file !== imageFileName(d.variation)) return undefined;
+  const png = join(outDir, md.file);
+  return existsSync(png) && (await sha256File(png)) === md.sha256 ? md : undefined;
+}
 
 export const variationProcessor: ProcessorModule = {
   kind: 'plain',
   name: 'variation',
   async process(data, ctx) {
     const d = VariationJobSchema.parse(data);
+    const outDir = join(resolveRunDir(d.runDir, ctx.outputRoot), STAGE_DIRS['image-generation']);
+    // a retry after the folder was ranked: back to generation order first, so this variation's
+    // own name is free and no ranked file is overwritten (scoring ranks the whole set again)
+    if (existsSync(join(outDir, GENERATION_TRACE))) {
+      const t = JSON.parse(await readFile(join(outDir, GENERATION_TRACE), 'utf8')) as { ordering?: string };
+      if (t.ordering === 'rank') await restoreGenerationOrder(outDir, { signal: ctx.signal });
+    }
+    const made = await alreadyMade(outDir, d);
+    if (made) {
+      await ctx.progress(100, `${made.file} already made (seed ${d.seed})`);
+      const costEntry: CostEntry = { stage: 'image_generation', provider: made.backend, model: made.model, kind: 'image', units: 1, cost_usd: made.cost_usd, at: made.ended_at };
+      return { metadata: made, costEntry, reused: true } satisfies VariationValue;
+    }
     await ctx.progress(0, `variation ${d.variation} seed ${d.seed}`);
-    const r = await generateVariation({
+    const r: VariationResult = await generateVariation({
       ...d,
+      outDir,
       stage: 'image_generation',
       signal: ctx.signal,
       resume: d.prediction,
@@ -59,84 +104,73 @@ export const variationProcessor: ProcessorModule = {
     // it, the board shows it red, and the stage records it once it has failed for good
     if (!r.ok) throw new GenerationFailed(r.failure.reason, r.failure.attempts, r.failure.models_tried);
     await ctx.progress(100, `${r.metadata.file} done`);
-    return r;
+    return { metadata: r.metadata, costEntry: r.costEntry, reused: false } satisfies VariationValue;
   },
 };
 
 /** The prompt this stage draws: the enhanced one when the prompt stage ran, else the run's input. */
-function promptFor(ctx: StageContext): { prompt: string; source: string } {
-  const p = ctx.previous.find((s) => s.stage === 'image-prompt');
-  const fp = p?.outputs.final_prompt;
-  if (typeof fp === 'string' && fp.trim()) return { prompt: fp, source: String(p?.outputs.final_prompt_file ?? 'image-prompt stage') };
+function promptFor(ctx: StageContext<unknown>): { prompt: string; source: string } {
+  const p = summaryFor(ctx.previous, 'image-prompt');
+  if (p) return { prompt: p.outputs.final_prompt, source: p.outputs.final_prompt_file };
   return { prompt: ctx.spec.prompt, source: ctx.spec.prompt_source };
 }
 
-export const PLAN_FILE = 'generation_plan.json';
-
-/**
- * The plan (backend, models, one seed per variation) is drawn once and saved before any child job
- * is added: a crash between drawing and fanning out, or a re-run of the stage, reuses it, so seeds
- * are never redrawn.
- */
-async function loadOrDrawPlan(ctx: StageContext): Promise<z.infer<typeof PlanSchema>> {
-  const path = join(ctx.stageDir, PLAN_FILE);
-  const saved = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return undefined;
-    throw e;
-  });
-  if (saved !== undefined) return PlanSchema.parse(JSON.parse(saved));
-  const o = ctx.spec.options;
-  const { prompt, source } = promptFor(ctx);
-  const drawn = planGeneration({
-    backend: o.image_backend,
-    env: loadEnv(),
-    model: o.image_model,
-    fallbackModels: o.fallback_models,
-    numVariations: o.num_image_variations,
-    aspectRatio: o.aspect_ratio,
-    seed: o.seed,
-    negativePrompt: o.negative_prompt,
-  });
-  const plan = PlanSchema.parse({ ...drawn, prompt, promptSource: source, startedAt: new Date().toISOString() });
-  await mkdir(ctx.stageDir, { recursive: true });
-  await writeJsonAtomic(path, plan);
-  return plan;
-}
-
-export const imageGenerationStage: StageDefinition = {
-  async fanOut(ctx) {
-    const plan = await loadOrDrawPlan(ctx);
-    const children = plan.seeds.map((seed, i) => ({
-      name: 'variation',
-      jobId: `${ctx.spec.run_id}.variation.${String(i + 1).padStart(3, '0')}`,
-      data: {
-        variation: i + 1,
-        seed,
-        prompt: plan.prompt,
-        negativePrompt: plan.negativePrompt,
-        aspectRatio: ctx.spec.options.aspect_ratio,
-        model: plan.model,
-        fallbackModels: plan.fallbackModels,
-        backend: plan.backend,
-        outDir: ctx.stageDir,
-      },
-    }));
-    await ctx.progress(0, `${children.length} variations queued (${plan.backend})`);
-    return { queue: 'image-generation', children, plan };
+export const imageGenerationStage: StageDefinition<'image-generation', Plan> = {
+  stage: 'image-generation',
+  fanOut: {
+    planFile: PLAN_FILE,
+    planSchema: PlanSchema,
+    async draw(ctx) {
+      const o = ctx.spec.options;
+      const { prompt, source } = promptFor(ctx);
+      const drawn = planGeneration({
+        backend: o.image_backend,
+        env: loadEnv(),
+        model: o.image_model,
+        fallbackModels: o.fallback_models,
+        numVariations: o.num_image_variations,
+        aspectRatio: o.aspect_ratio,
+        seed: o.seed,
+        negativePrompt: o.negative_prompt,
+      });
+      return { ...drawn, prompt, promptSource: source, aspectRatio: o.aspect_ratio as AspectRatio, startedAt: new Date().toISOString() };
+    },
+    groups(ctx) {
+      const plan = ctx.plan;
+      return [
+        {
+          kind: 'variation',
+          queue: 'image-generation',
+          schema: VariationValueSchema,
+          children: plan.seeds.map((seed, i) => ({
+            key: key(i + 1),
+            data: {
+              variation: i + 1,
+              seed,
+              prompt: plan.prompt,
+              negativePrompt: plan.negativePrompt,
+              aspectRatio: plan.aspectRatio,
+              model: plan.model,
+              fallbackModels: plan.fallbackModels,
+              backend: plan.backend,
+              runDir: ctx.spec.run_dir,
+            },
+          })),
+        },
+      ];
+    },
   },
 
   async run(ctx) {
-    const plan = PlanSchema.parse(ctx.plan);
-    const results = Object.values(ctx.fanValues) as VariationResult[];
-    const images = results.flatMap((r) => (r.ok ? [r.metadata] : []));
-    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
-    // Variation jobs that failed for good (a crash, not a recorded generation failure).
-    for (const [key, raw] of Object.entries(ctx.fanFailures)) {
-      const n = Number(/variation\.(\d+)$/.exec(key)?.[1]);
-      const { kind, message } = parseFailure(raw);
+    const plan = ctx.plan;
+    const group = ctx.groups.variation!;
+    const values = [...group.values.values()] as VariationValue[];
+    const images = values.map((v) => v.metadata);
+    const failures = [];
+    for (const [k, f] of group.failures) {
       // a bug or a setup error in a variation fails the stage; only provider failures make a partial run
-      if (!isItemFailure(kind)) throw new Error(`[${kind}] variation ${n}: ${message}`);
-      if (n) failures.push({ variation: n, seed: plan.seeds[n - 1] ?? 0, reason: message, attempts: 3, models_tried: [] });
+      if (!isItemFailure(f.kind)) throw new Error(`[${f.kind}] variation ${Number(k)}: ${f.message}`);
+      failures.push({ variation: Number(k), seed: plan.seeds[Number(k) - 1] ?? 0, reason: f.message, attempts: 3, models_tried: [] });
     }
     const trace = await writeGenerationTrace(ctx.stageDir, {
       backend: plan.backend,
@@ -145,37 +179,31 @@ export const imageGenerationStage: StageDefinition = {
       promptSource: plan.promptSource,
       model: plan.model,
       fallbackModels: plan.fallbackModels,
-      aspectRatio: ctx.spec.options.aspect_ratio as AspectRatio,
+      aspectRatio: plan.aspectRatio,
       seeds: plan.seeds,
       seedSource: plan.seedSource,
       images,
       failures,
-      costEntries: results.flatMap((r) => (r.ok ? [r.costEntry] : [])),
+      costEntries: values.map((v) => v.costEntry),
       startedAt: plan.startedAt,
     });
-    if (!images.length) throw new UnrecoverableError(`all ${plan.seeds.length} image variations failed: ${failures[0]?.reason ?? 'unknown'}`);
-    const rel = (f: string) => relative(ctx.spec.run_dir, `${ctx.stageDir}/${f}`);
+    if (!images.length) throw new UnrecoverableError(`[remote] all ${plan.seeds.length} image variations failed: ${failures[0]?.reason ?? 'unknown'}`);
+    const dir = STAGE_DIRS['image-generation'];
     return {
-      stage: 'image-generation',
-      dir: ctx.stageDir,
-      ok: true,
       partial: failures.length > 0,
       cost_usd: round6(images.reduce((s, m) => s + (m.cost_usd ?? 0), 0)),
-      duration_ms: trace.duration_ms,
       started_at: trace.started_at,
-      ended_at: trace.ended_at,
       outputs: {
         prompt: plan.prompt,
         backend: plan.backend,
         backend_note: trace.backend_note,
         images: images.length,
         failed: failures.length,
-        generation_dir: ctx.stageDir,
-        trace_file: `${ctx.stageDir}/generation_trace.json`,
+        generation_dir: dir,
+        trace_file: `${dir}/${GENERATION_TRACE}`,
       },
-      scores: {},
-      // files are renamed by rank in the scoring stage, so the generation checkpoint names the trace only
-      artifacts: [rel('generation_trace.json'), rel(PLAN_FILE)],
+      // files are renamed by rank in the scoring stage, so the generation checkpoint names the trace and plan only
+      artifacts: [`${dir}/${GENERATION_TRACE}`, `${dir}/${PLAN_FILE}`],
     };
   },
 };

@@ -1,5 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
+import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { loadEnv } from '../src/config/env.js';
 import { CostLedger } from '../src/runs/ledger.js';
 import { enhanceImagePrompt, resolveAgentBackend } from '../src/prompt/enhance.js';
@@ -7,7 +8,8 @@ import type { Brand } from '../src/prompt/types.js';
 import type { StageDefinition } from './stage.js';
 
 /** Stage 1: two-agent image prompt enhancement into <run>/stage_1_image_prompt/. */
-export const imagePromptStage: StageDefinition = {
+export const imagePromptStage: StageDefinition<'image-prompt'> = {
+  stage: 'image-prompt',
   async run(ctx) {
     const { spec, stageDir } = ctx;
     const o = spec.options;
@@ -25,12 +27,13 @@ export const imagePromptStage: StageDefinition = {
       brand: (o.brand as Brand | null) ?? null,
       // only when images follow: a prompt-only run keeps the subject's own framing choice
       aspectRatio: spec.workflow === 'prompt-only' ? undefined : o.aspect_ratio,
-      backend: resolveAgentBackend(o.agent_backend, loadEnv()),
+      backend: resolveAgentBackend(o.agent_backend, loadEnv(), '--agent-backend'),
       creativeModel: o.creative_model,
       critiqueModel: o.critique_model,
       seed: o.seed,
       ledger,
       logger: ctx.logger,
+      signal: ctx.signal,
       stage: 'image_prompt',
       onProgress: (e) => {
         const pct = e.phase === 'done' ? 100 : ((e.iteration - 1 + (e.phase === 'agent2' ? 0.5 : 0)) / maxIt) * 100;
@@ -41,25 +44,20 @@ export const imagePromptStage: StageDefinition = {
     if (summary.final_prompt === null || summary.final_scores === null)
       throw new Error(`prompt enhancement failed: ${summary.error?.message ?? summary.stop_reason}`);
     const files = (await readdir(stageDir)).sort();
+    const dir = STAGE_DIRS['image-prompt'];
     return {
-      stage: 'image-prompt',
-      dir: stageDir,
-      ok: true,
-      partial: false,
       cost_usd: summary.cost.total_cost_usd,
-      duration_ms: summary.duration_ms,
       started_at: summary.started_at,
-      ended_at: summary.ended_at,
       outputs: {
         final_prompt: summary.final_prompt,
-        final_prompt_file: join(stageDir, basename(summary.final_prompt_file ?? '')),
-        summary_file: join(stageDir, 'prompt_trace_summary.json'),
+        final_prompt_file: `${dir}/${basename(summary.final_prompt_file ?? '')}`,
+        summary_file: `${dir}/prompt_trace_summary.json`,
         stop_reason: summary.stop_reason,
         backend: summary.backend,
         backend_note: summary.backend_note,
       },
       scores: { image_prompt_overall: summary.final_scores.overall, ...summary.final_scores },
-      artifacts: files.map((f) => join('stage_1_image_prompt', f)),
+      artifacts: files.map((f) => `${dir}/${f}`),
     };
   },
 };

@@ -1,12 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { recordScoringOutcome } from '../src/generation/generate.js';
 import { round6 } from '../src/runs/ledger.js';
 import { scoreGenerationDir } from '../src/scoring/rank.js';
 import { createImageScorer, type ImageScorer } from '../src/scoring/scorer.js';
 import type { Logger } from '../src/lib/log.js';
+import { summaryFor } from '../src/workflow/types.js';
 import type { StageDefinition } from './stage.js';
 
 /**
@@ -36,26 +37,21 @@ function scoringNote(available: string[], unavailable: Record<string, string>): 
   return `ranked by ${available.join(', ') || 'nothing'}${missing.length ? `; unavailable: ${missing.join(', ')} (reasons in generation_trace.json; loop models list)` : ''}`;
 }
 
-export const imageScoringStage: StageDefinition = {
+export const imageScoringStage: StageDefinition<'image-scoring'> = {
+  stage: 'image-scoring',
   async run(ctx) {
-    const gen = ctx.previous.find((s) => s.stage === 'image-generation');
-    const dir = typeof gen?.outputs.generation_dir === 'string' ? gen.outputs.generation_dir : undefined;
-    if (!dir) throw new UnrecoverableError('image-scoring needs the image-generation stage before it');
-    const started = new Date();
+    const gen = summaryFor(ctx.previous, 'image-generation');
+    if (!gen) throw new UnrecoverableError('[internal] image-scoring needs the image-generation stage before it');
+    const rel = gen.outputs.generation_dir;
+    const dir = join(ctx.runDir, rel);
     const artifacts = async () =>
-      (await readdir(dir)).filter((f) => /^image_\d+(_metadata\.json|\.png)$|^generation_trace\.json$/.test(f)).map((f) => relative(ctx.spec.run_dir, join(dir, f)));
-    const base = { stage: 'image-scoring' as const, dir, ok: true, cost_usd: 0, started_at: started.toISOString() };
+      (await readdir(dir)).filter((f) => /^image_\d+(_metadata\.json|\.png)$|^generation_trace\.json$/.test(f)).map((f) => `${rel}/${f}`);
 
     if (ctx.spec.options.skip_scoring) {
       await recordScoringOutcome(dir, { status: 'skipped', reason: '--skip-scoring' });
-      const ended = new Date();
       return {
-        ...base,
-        partial: gen?.partial ?? false,
-        duration_ms: ended.getTime() - started.getTime(),
-        ended_at: ended.toISOString(),
-        outputs: { ordering: 'generation', backend_note: 'scoring skipped (--skip-scoring): files keep generation order' },
-        scores: {},
+        partial: gen.partial,
+        outputs: { ordering: 'generation', generation_dir: rel, backend_note: 'scoring skipped (--skip-scoring): files keep generation order' },
         artifacts: await artifacts(),
       };
     }
@@ -66,20 +62,18 @@ export const imageScoringStage: StageDefinition = {
       scorer,
       device,
       logger: ctx.logger,
+      signal: ctx.signal,
       onProgress: (done, total) => void ctx.progress((done / Math.max(1, total)) * 100, `scored ${done}/${total} on ${device}`),
     });
-    const ended = new Date();
     const best = r.images.find((i) => i.rank === 1);
     return {
-      ...base,
       cost_usd: round6(r.cost_usd),
-      partial: (gen?.partial ?? false) || r.unscorable.length > 0,
-      duration_ms: ended.getTime() - started.getTime(),
-      ended_at: ended.toISOString(),
+      partial: gen.partial || r.unscorable.length > 0,
       outputs: {
         ordering: 'rank',
+        generation_dir: rel,
         backend_note: scoringNote(r.metrics_available, r.metrics_unavailable),
-        best_image: r.best ? join(dir, r.best) : null,
+        best_image: r.best ? `${rel}/${r.best}` : null,
         metrics_available: r.metrics_available,
         metrics_unavailable: r.metrics_unavailable,
         weights_used: r.weights_used,

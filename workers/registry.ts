@@ -1,18 +1,20 @@
 import type { QueueName } from '../queues/names.js';
-import type { StageDefinition } from './stage.js';
+import type { AnyStageDefinition } from './stage.js';
 
 /**
  * Which processor serves each queue. Imported lazily so a worker only loads the code (and the
  * models) of the queues it serves.
  */
 export type ProcessorModule =
-  | { kind: 'stage'; def: StageDefinition; dispose?: () => Promise<void> }
+  | { kind: 'stage'; def: AnyStageDefinition; dispose?: () => Promise<void> }
   /** Plain jobs (e.g. one image variation) that are not stages of their own. */
   | { kind: 'plain'; name: string; process(data: unknown, ctx: PlainContext): Promise<unknown> };
 
 export interface PlainContext {
   progress(p: number, m: string): Promise<void>;
   device?: string;
+  /** Root that relative run directories in a payload resolve against (this process's LOOP_OUTPUT_DIR). */
+  outputRoot: string;
   /** Aborts when the job is cancelled or the worker shuts down: remote calls stop waiting. */
   signal: AbortSignal;
   /** Record something in the job before a long wait (a prediction id), so a restarted attempt resumes it. */

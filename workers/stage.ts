@@ -1,156 +1,311 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnrecoverableError, WaitingChildrenError, type Job, type Processor, type Queue } from 'bullmq';
-import { toJobError } from './job-errors.js';
+import { DelayedError, Job, UnrecoverableError, WaitingChildrenError, type Processor, type Queue } from 'bullmq';
+import type { ZodType } from 'zod';
+import { parseFailure, toJobError, type FailureKind } from './job-errors.js';
 import type { Logger } from '../src/lib/log.js';
+import { writeJsonAtomic } from '../src/runs/atomic.js';
+import { ensureDir } from '../src/runs/run-dir.js';
 import { writeCheckpoint, writeRunRecords } from '../src/workflow/records.js';
+import { resolveRunDir } from '../src/workflow/run-paths.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
-import { STAGE_JOB_OPTS, stagesOf } from '../queues/runs.js';
+import { childJobId, STAGE_JOB_OPTS, stageJobId, stagesOf } from '../queues/runs.js';
 import type { QueueName } from '../queues/names.js';
-import { StageJobSchema, StageResultSchema, type RunSpec, type StageResult, type StageSummary } from '../queues/payloads.js';
+import {
+  StageJobSchema,
+  StageResultSchema,
+  StageSummarySchema,
+  type BuiltStage,
+  type RunSpec,
+  type StageJob,
+  type StageOutputsInput,
+  type StageResult,
+  type StageSummary,
+} from '../queues/payloads.js';
 
 /**
- * The shared shape of every stage processor: validate the payload, wait for children, call the
- * stage's domain code, checkpoint, and (at the root) write the run's summary. Stage modules stay
- * thin: they only say how to fan out and how to run.
+ * The stage contract. A stage module says how to fan out and how to run; the wrapper here does
+ * the rest: validates the payload, finds the previous stage's result by its job key, saves the
+ * fan-out plan before any child exists, adds the children, waits for them, reads each child's
+ * outcome by its job key, fills in the summary's common fields (stage, folder, times, cost),
+ * checkpoints, and at the root writes the run's records.
  */
-export interface StageContext {
+
+/** One group of fan-out children: every child of a kind runs on one queue and returns one schema. */
+export interface FanOutGroup {
+  kind: string;
+  queue: QueueName;
+  /** The job name (what Bull Board shows); defaults to the kind. */
+  name?: string;
+  schema: ZodType;
+  children: { key: string; data: Record<string, unknown> }[];
+}
+
+/** What a group's children came to, by child key: values parsed with the group's schema. */
+export interface GroupOutcome<T = unknown> {
+  values: Map<string, T>;
+  failures: Map<string, { kind: FailureKind; message: string }>;
+}
+
+export interface StageContext<P = unknown> {
   job: Job;
   spec: RunSpec;
+  /** This process's absolute run directory (spec.run_dir resolved against its LOOP_OUTPUT_DIR). */
+  runDir: string;
+  /** Absolute folder of this stage; summaries name it relative to runDir. */
   stageDir: string;
-  /** What this stage decided when it fanned out (kept in the job's data across the wait). */
-  plan?: Record<string, unknown>;
-  /** Summaries of the stages before this one (passed forward by the child stage). */
+  /** The fan-out plan, read back from the stage folder (see FanOut.planFile). */
+  plan: P;
+  /** Summaries of the stages before this one, first first. */
   previous: StageSummary[];
-  /** Return values of this stage's fan-out children, by job key. */
-  fanValues: Record<string, unknown>;
-  /** Fan-out children that failed for good (their failure did not stop this stage). */
-  fanFailures: Record<string, string>;
+  /** Each fan-out group's outcome, by kind. */
+  groups: Record<string, GroupOutcome>;
+  /** Aborts when the job is cancelled or the worker shuts down: remote calls stop waiting. */
+  signal: AbortSignal;
   progress(pct: number, message: string): Promise<void>;
   logger: Logger;
   device?: string;
 }
 
-export interface FanOutChild {
-  name: string;
-  data: Record<string, unknown>;
-  jobId: string;
+export interface FanOut<P> {
+  /** File in the stage folder the plan is saved to before any child is added. */
+  planFile: string;
+  planSchema: ZodType<P>;
+  /** Decide the plan (seeds included); called once: a re-run after a crash reads the saved one. */
+  draw(ctx: StageContext<undefined>): Promise<P>;
+  groups(ctx: StageContext<P>): FanOutGroup[];
 }
 
-export interface StageDefinition {
-  /** Children to add at run time (e.g. one job per image variation); the stage then waits. */
-  fanOut?(ctx: StageContext): Promise<{ queue: QueueName; children: FanOutChild[]; plan?: Record<string, unknown> }>;
-  run(ctx: StageContext): Promise<StageSummary>;
+/** What a stage's run returns; the wrapper adds stage, dir, times and duration. */
+export interface StageOutput<S extends BuiltStage> {
+  outputs: StageOutputsInput<S>;
+  scores?: Record<string, unknown>;
+  /** Files relative to the run directory, hashed into the checkpoint. */
+  artifacts: string[];
+  cost_usd?: number;
+  partial?: boolean;
+  /** When the stage's work began, if earlier than this step (default: the fan-out or this attempt). */
+  started_at?: string;
 }
 
-/** Tagged with its kind, redacted, user errors unrecoverable: see job-errors.ts. */
-export { toJobError } from './job-errors.js';
+export interface StageDefinition<S extends BuiltStage = BuiltStage, P = unknown> {
+  stage: S;
+  fanOut?: FanOut<P>;
+  run(ctx: StageContext<P>): Promise<StageOutput<S>>;
+}
+
+/** A definition of any stage and plan type, as the registry holds them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyStageDefinition = StageDefinition<any, any>;
 
 export function nextStageOf(spec: RunSpec, stage: QueueName): QueueName | null {
   const stages = stagesOf(spec.workflow);
   return stages[stages.indexOf(stage) + 1] ?? null;
 }
 
-/** Split children's return values into the previous stage's result and fan-out values. */
-function splitChildren(values: Record<string, unknown>): { previous: StageSummary[]; fanValues: Record<string, unknown> } {
-  let previous: StageSummary[] = [];
-  const fanValues: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(values)) {
-    const r = StageResultSchema.safeParse(v);
-    if (r.success) previous = r.data.stages;
-    else fanValues[key] = v;
-  }
-  return { previous, fanValues };
+const PENDING = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused']);
+/** How often a stage looks again at children that BullMQ no longer tracks for it (retried ones). */
+const RECHECK_MS = 1000;
+
+/**
+ * A job's outcome read by its key. BullMQ's own parent bookkeeping does not cover a child retried
+ * after it failed (its result never reaches the parent), so outcomes are always read here.
+ */
+async function outcomeOf(queue: Queue, id: string): Promise<{ state: 'pending' | 'completed' | 'failed' | 'missing'; value?: unknown; reason?: string }> {
+  const job = await Job.fromId(queue, id);
+  if (!job) return { state: 'missing' };
+  const state = await job.getState();
+  if (state === 'completed') return { state, value: job.returnvalue };
+  if (state === 'failed') return { state, reason: job.failedReason };
+  return { state: PENDING.has(state) ? 'pending' : 'missing' };
 }
 
-async function readChildren(job: Job, ctx: StageContext): Promise<void> {
-  Object.assign(ctx, splitChildren(await job.getChildrenValues()));
+export interface StageEnv {
+  queue(name: QueueName): Queue;
+  logger: Logger;
+  device?: string;
+  /** This process's LOOP_OUTPUT_DIR: relative run directories resolve against it. */
+  outputRoot: string;
 }
 
-export function makeStageProcessor(
-  def: StageDefinition,
-  env: { queue(name: QueueName): Queue; logger: Logger; device?: string },
-): Processor {
-  return async (job: Job, token?: string) => {
+export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
+  return async (job: Job, token?: string, signal: AbortSignal = new AbortController().signal): Promise<StageResult> => {
     const parsed = StageJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid stage job payload: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success) throw new UnrecoverableError(`[internal] invalid stage job payload: ${parsed.error.issues[0]?.message}`);
     const data = parsed.data;
     const { spec, stage } = data;
-
+    const runDir = resolveRunDir(spec.run_dir, env.outputRoot);
     const ctx: StageContext = {
       job,
       spec,
-      stageDir: join(spec.run_dir, STAGE_DIRS[stage]),
-      plan: data.plan,
+      runDir,
+      stageDir: join(runDir, STAGE_DIRS[stage]),
+      plan: undefined,
       previous: [],
-      fanValues: {},
-      fanFailures: {},
+      groups: {},
+      signal,
       progress: (pct, message) => job.updateProgress({ pct: Math.round(pct), message }),
       logger: env.logger,
       device: env.device,
     };
-
-    if (data.step === 'start' && def.fanOut) {
-      await readChildren(job, ctx); // the previous stage's result decides what to fan out
-      let fanned: Awaited<ReturnType<NonNullable<StageDefinition['fanOut']>>>;
-      try {
-        fanned = await def.fanOut(ctx);
-      } catch (e) {
-        throw toJobError(e);
-      }
-      const { queue, children, plan } = fanned;
-      const q = env.queue(queue);
-      // Deterministic job ids make this idempotent: a re-run after a crash re-adds nothing.
-      await q.addBulk(
-        children.map((c) => ({
-          name: c.name,
-          data: c.data,
-          opts: {
-            ...STAGE_JOB_OPTS,
-            jobId: c.jobId,
-            parent: { id: job.id!, queue: job.queueQualifiedName },
-            // a variation that fails for good is recorded; the stage goes on with the rest
-            ignoreDependencyOnFailure: true,
-          },
-        })),
-      );
-      await job.updateData({ ...data, step: 'collect', plan });
-      ctx.plan = plan;
-    }
-
-    // Wait while children are pending: fan-out children, or a retried child stage (`loop retry`
-    // re-queues a failed child and then its parent; the parent parks here until the child is done).
-    if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
-
-    await readChildren(job, ctx);
-    ctx.fanFailures = await job.getIgnoredChildrenFailures();
-
-    let summary: StageSummary;
+    const wait = async (): Promise<never> => {
+      // children BullMQ still tracks park the job without holding a worker; others are re-checked
+      if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+      await job.moveToDelayed(Date.now() + RECHECK_MS, token);
+      throw new DelayedError();
+    };
     try {
-      summary = await def.run(ctx);
+      const prev = await previousStages(data, env);
+      if (prev === 'pending') return await wait();
+      ctx.previous = prev;
+
+      let startedAt = data.started_at ?? new Date().toISOString();
+      if (def.fanOut) {
+        ctx.plan = await loadOrDrawPlan(def.fanOut, ctx);
+        const groups = def.fanOut.groups(ctx);
+        if (data.step === 'start') {
+          startedAt = new Date().toISOString();
+          await addChildren(job, spec, groups, env);
+          const next: StageJob = { ...data, step: 'collect', started_at: startedAt };
+          await job.updateData(next);
+        }
+        const outcomes = await collectGroups(spec, groups, env);
+        if (outcomes === 'pending') return await wait();
+        ctx.groups = outcomes;
+      } else if (token && (await job.moveToWaitingChildren(token))) {
+        throw new WaitingChildrenError();
+      }
+
+      const out = await def.run(ctx);
+      const ended = new Date().toISOString();
+      const started = out.started_at ?? startedAt;
+      const summary = StageSummarySchema.parse({
+        stage: def.stage,
+        dir: STAGE_DIRS[def.stage as BuiltStage],
+        partial: out.partial ?? false,
+        cost_usd: out.cost_usd ?? 0,
+        started_at: started,
+        ended_at: ended,
+        duration_ms: Math.max(0, Date.parse(ended) - Date.parse(started)),
+        outputs: out.outputs,
+        scores: out.scores ?? {},
+        artifacts: out.artifacts,
+      });
+      const stages = [...ctx.previous, summary];
+      const isRoot = !job.parentKey;
+      const status = isRoot ? (stages.some((s) => s.partial) ? 'partial' : 'completed') : 'running';
+      await writeCheckpoint(runDir, spec, stages, status, nextStageOf(spec, stage));
+      if (isRoot) await writeRunRecords(runDir, spec, stages, status);
+      return { run_id: spec.run_id, stages };
     } catch (e) {
-      throw toJobError(e);
+      if (e instanceof WaitingChildrenError || e instanceof DelayedError) throw e;
+      throw toJobError(e, signal);
     }
-    const stages = [...ctx.previous, summary];
-    const next = nextStageOf(spec, stage);
-    const isRoot = !job.parentKey;
-    const status = isRoot ? (stages.some((s) => s.partial) ? 'partial' : 'completed') : 'running';
-    await writeCheckpoint(spec, stages, status, next);
-    if (isRoot) await writeRunRecords(spec, stages, status);
-    const result: StageResult = { run_id: spec.run_id, stages };
-    return result;
   };
 }
 
+/** The stages before this one: the previous stage's job, read by its key, or what the flow carries. */
+async function previousStages(data: StageJob, env: StageEnv): Promise<StageSummary[] | 'pending'> {
+  const stages = stagesOf(data.spec.workflow);
+  const i = stages.indexOf(data.stage);
+  const first = data.spec.start_stage ? stages.indexOf(data.spec.start_stage) : 0;
+  if (i <= first) return data.carry;
+  const prev = stages[i - 1]!;
+  const o = await outcomeOf(env.queue(prev), stageJobId(data.spec, prev));
+  if (o.state === 'pending') return 'pending';
+  if (o.state !== 'completed') throw new Error(`[internal] the ${prev} stage before this one is ${o.state}${o.reason ? `: ${o.reason}` : ''}`);
+  return StageResultSchema.parse(o.value).stages;
+}
+
+/**
+ * The plan, seeds included, is saved in the stage folder before any child is added, and read back
+ * on every later step: a crash anywhere, a retry or a resume redraws nothing.
+ */
+async function loadOrDrawPlan<P>(f: FanOut<P>, ctx: StageContext): Promise<P> {
+  const path = join(ctx.stageDir, f.planFile);
+  const saved = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (saved !== undefined) return f.planSchema.parse(JSON.parse(saved));
+  const plan = f.planSchema.parse(await f.draw(ctx as StageContext<undefined>));
+  await ensureDir(ctx.stageDir);
+  await writeJsonAtomic(path, plan);
+  return plan;
+}
+
+async function addChildren(job: Job, spec: RunSpec, groups: FanOutGroup[], env: StageEnv): Promise<void> {
+  for (const g of groups) {
+    // deterministic ids: adding them again after a crash re-adds nothing
+    await env.queue(g.queue).addBulk(
+      g.children.map((c) => ({
+        name: g.name ?? g.kind,
+        data: c.data,
+        opts: {
+          ...STAGE_JOB_OPTS,
+          jobId: childJobId(spec, g.kind, c.key),
+          parent: { id: job.id!, queue: job.queueQualifiedName },
+          // a child that fails for good is recorded; the stage goes on with the rest
+          ignoreDependencyOnFailure: true,
+        },
+      })),
+    );
+  }
+}
+
+async function collectGroups(spec: RunSpec, groups: FanOutGroup[], env: StageEnv): Promise<Record<string, GroupOutcome> | 'pending'> {
+  const out: Record<string, GroupOutcome> = {};
+  for (const g of groups) {
+    const q = env.queue(g.queue);
+    const outcomes = await Promise.all(g.children.map((c) => outcomeOf(q, childJobId(spec, g.kind, c.key))));
+    if (outcomes.some((o) => o.state === 'pending')) return 'pending';
+    const r: GroupOutcome = { values: new Map(), failures: new Map() };
+    g.children.forEach((c, i) => {
+      const o = outcomes[i]!;
+      if (o.state === 'completed') r.values.set(c.key, g.schema.parse(o.value));
+      else if (o.state === 'failed') r.failures.set(c.key, parseFailure(o.reason));
+      else r.failures.set(c.key, { kind: 'internal', message: `job ${childJobId(spec, g.kind, c.key)} is no longer in Redis` });
+    });
+    out[g.kind] = r;
+  }
+  return out;
+}
+
+/**
+ * A job that finished again after its parent had finished (a retried child: `loop retry`, or the
+ * board's retry button) re-runs that parent, so the stages after it see the new result. BullMQ
+ * does not do this on its own: a retried child's result never reaches a finished parent.
+ */
+export async function rerunFinishedParent(job: Job, queueOf: (name: string) => Queue | undefined, logger: Logger): Promise<void> {
+  // parentKey is "<prefix>:<queue>:<id>"; queue names and job ids hold no colon
+  const parts = job.parentKey?.split(':') ?? [];
+  const [name, id] = [parts.at(-2) ?? '', parts.at(-1) ?? ''];
+  const q = queueOf(name);
+  if (!q || !id) return;
+  const parent = await Job.fromId(q, id);
+  if (!parent) return;
+  const state = await parent.getState();
+  if (state !== 'completed' && state !== 'failed') return;
+  try {
+    await parent.retry(state, { resetAttemptsMade: true });
+    logger.info(`[${name}] ${parent.id} re-runs: ${job.id} finished after it`);
+  } catch {
+    // another child got there first (the parent is already waiting or running)
+  }
+}
+
 /** When the root (or any stage whose failure ends the run) fails for good, record the failed run. */
-export async function recordFailedRun(job: Job, err: Error): Promise<void> {
+export async function recordFailedRun(job: Job, err: Error, env: StageEnv): Promise<void> {
   const parsed = StageJobSchema.safeParse(job.data);
   if (!parsed.success) return;
   const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
   // A parent failed because its child stage failed: the child already recorded the run.
   if (!final || /^child .* failed/.test(err.message)) return;
   const { spec, stage } = parsed.data;
-  const { previous } = splitChildren(await job.getChildrenValues().catch(() => ({})));
+  const previous = await previousStages(parsed.data, env).catch(() => parsed.data.carry);
+  const stages = previous === 'pending' ? parsed.data.carry : previous;
   const message = `stage ${stage} failed: ${err.message.split('\n')[0]}`;
-  await writeCheckpoint(spec, previous, 'failed', stage, message);
-  await writeRunRecords(spec, previous, 'failed', message);
+  const runDir = resolveRunDir(spec.run_dir, env.outputRoot);
+  await writeCheckpoint(runDir, spec, stages, 'failed', stage, message);
+  await writeRunRecords(runDir, spec, stages, 'failed', message);
 }

@@ -1,28 +1,33 @@
-import { Option, type Command } from 'commander';
+import { type Command } from 'commander';
 import { z } from 'zod';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
+import { AGENT_BACKENDS, defaultBackendHelp } from '../../src/config/backends.js';
+import { RUN_OPTION as O } from '../../src/workflow/run-options.js';
 import { redact } from '../../src/lib/secrets.js';
 import { jsonForTerminal, termSafe } from '../../src/lib/terminal.js';
 import { table } from '../format.js';
-import { action, choiceArg, floatArg, intArg, parseOptions } from '../shared.js';
+import { action, parseOptions } from '../shared.js';
+import { runOptionFlag } from './queue.js';
 
 /**
  * `loop enhance-image-prompt`: Workflow 1 from the command line. Flags, printing and exit codes
  * only; the stage itself is src/prompt/enhance.ts, imported lazily so `loop --help` stays fast.
  * Every flag and the input are validated before the run directory is created, so a bad
- * invocation leaves nothing behind.
+ * invocation leaves nothing behind. The flags it shares with `loop run` (types, ranges, defaults)
+ * come from the run options' declarations (src/workflow/run-options.ts), under this command's
+ * own names and help.
  */
 const OptionsSchema = z.object({
-  maxIterations: z.number().int().min(1).max(10),
-  threshold: z.number().min(0).max(100),
-  skipThreshold: z.number().min(0).max(101),
+  maxIterations: O.max_iterations_image.type,
+  threshold: O.threshold_image.type,
+  skipThreshold: O.skip_threshold.type,
   outputDir: z.string().min(1).optional(),
   brand: z.string().min(1).optional(),
-  backend: z.enum(['offline', 'openai']).optional(),
+  backend: O.agent_backend.type.optional(),
   creativeModel: z.string().trim().min(1),
   critiqueModel: z.string().trim().min(1),
-  seed: z.number().int().nonnegative().optional(),
-  aspectRatio: z.enum(ASPECT_RATIOS).optional(),
+  seed: O.seed.type.optional(),
+  aspectRatio: O.aspect_ratio.type.optional(),
   json: z.boolean().default(false),
   verbose: z.boolean().default(false),
 });
@@ -33,16 +38,27 @@ export function register(program: Command): void {
     .command('enhance-image-prompt')
     .description('enhance an image prompt with two agents (cinematographer + prompt engineer) and write the trace')
     .argument('<input>', 'prompt file, or "-" for stdin')
-    .option('--max-iterations <n>', 'maximum rounds, 1–10', intArg('--max-iterations', 1, 10), 3)
-    .option('--threshold <f>', 'stop when the overall score reaches this, 0–100', floatArg('--threshold', 0, 100), 85)
-    .option('--skip-threshold <f>', 'skip enhancement when the initial assessment reaches this (101 = never skip)', floatArg('--skip-threshold', 0, 101), 75)
+    .addOption(runOptionFlag(O.max_iterations_image, { flags: '--max-iterations <n>', help: 'maximum rounds, 1–10' }))
+    .addOption(runOptionFlag(O.threshold_image, { flags: '--threshold <f>', help: 'stop when the overall score reaches this, 0–100' }))
+    .addOption(runOptionFlag(O.skip_threshold, { flags: '--skip-threshold <f>', help: 'skip enhancement when the initial assessment reaches this (101 = never skip)' }))
     .option('--output-dir <dir>', 'write the run under <dir>/<timestamp>/ (default: $LOOP_OUTPUT_DIR/image_prompt_traces/)')
-    .option('--brand <file>', 'brand guidelines JSON (palette, tone, must_include, avoid)')
-    .addOption(new Option('--backend <name>', 'agents: offline (rule-based, no LLM) or openai (default: openai when OPENAI_API_KEY is set)').argParser(choiceArg('--backend', ['offline', 'openai'] as const)))
-    .option('--creative-model <m>', 'model for the cinematographer (openai backend)', 'gpt-4o')
-    .option('--critique-model <m>', 'model for the prompt engineer (openai backend)', 'gpt-4o')
-    .option('--seed <n>', 'seed for the offline agents\' choices (default 0)', intArg('--seed', 0, 2 ** 31 - 1))
-    .option('--aspect-ratio <r>', `the images' aspect ratio, for the prompt's framing hint (${ASPECT_RATIOS.join(', ')}; default: chosen for the subject)`, choiceArg('--aspect-ratio', ASPECT_RATIOS))
+    .addOption(runOptionFlag(O.brand))
+    .addOption(
+      runOptionFlag(O.agent_backend, {
+        flags: '--backend <name>',
+        help: `agents: ${AGENT_BACKENDS.offline.name} (rule-based, no LLM) or ${AGENT_BACKENDS.openai.name} (${defaultBackendHelp('agent')})`,
+      }),
+    )
+    .addOption(runOptionFlag(O.creative_model, { flags: '--creative-model <m>', help: 'model for the cinematographer (openai backend)' }))
+    .addOption(runOptionFlag(O.critique_model, { flags: '--critique-model <m>', help: 'model for the prompt engineer (openai backend)' }))
+    .addOption(runOptionFlag(O.seed, { help: 'seed for the offline agents\' choices (default 0)' }))
+    .addOption(
+      runOptionFlag(O.aspect_ratio, {
+        flags: '--aspect-ratio <r>',
+        help: `the images' aspect ratio, for the prompt's framing hint (${ASPECT_RATIOS.join(', ')}; default: chosen for the subject)`,
+        default: undefined,
+      }),
+    )
     .option('--json', 'print only the summary JSON on stdout')
     .option('-v, --verbose', 'log every agent call to stderr')
     .action(action((input: string, raw: unknown) => run(input, parseOptions(OptionsSchema, raw))));

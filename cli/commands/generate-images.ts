@@ -1,23 +1,30 @@
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { ExitCode } from '../../src/errors.js';
-import { DEFAULT_VARIATIONS, MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
+import { IMAGE_BACKEND_NAMES, IMAGE_BACKENDS } from '../../src/config/backends.js';
+import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
 import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
-import { action, choiceArg, deviceArg, intArg, parseOptions, collect } from '../shared.js';
+import { RUN_OPTION as O } from '../../src/workflow/run-options.js';
+import { action, deviceArg, intArg, parseOptions, collect } from '../shared.js';
+import { runOptionFlag } from './queue.js';
 
 const ModelId = z.string().regex(/^[\w.-]+\/[\w.-]+(:[0-9a-f]{16,})?$/, 'a Replicate model is owner/name or owner/name:version');
 
+/**
+ * The flags it shares with `loop run` (types, ranges, defaults) come from the run options'
+ * declarations (src/workflow/run-options.ts), under this command's own names and help.
+ */
 const OptionsSchema = z.object({
-  numVariations: z.number().int().min(1).max(MAX_VARIATIONS),
-  aspectRatio: z.enum(ASPECT_RATIOS),
-  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+  numVariations: O.num_image_variations.type,
+  aspectRatio: O.aspect_ratio.type,
+  seed: O.seed.type.optional(),
   outputDir: z.string().min(1).optional(),
   model: ModelId.optional(),
   fallbackModel: z.array(ModelId).optional(),
-  negativePrompt: z.string().optional(),
-  backend: z.enum(['sketch', 'replicate']).optional(),
+  negativePrompt: O.negative_prompt.type.optional(),
+  backend: O.image_backend.type.optional(),
   concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).optional(),
-  skipScoring: z.boolean().optional(),
+  skipScoring: O.skip_scoring.type.optional(),
   device: z.string().optional(), // syntax checked by deviceArg, the GPU count at start
 
   modelsDir: z.string().min(1).optional(),
@@ -26,27 +33,29 @@ const OptionsSchema = z.object({
 });
 type Options = z.infer<typeof OptionsSchema>;
 
+const { replicate, sketch } = IMAGE_BACKENDS;
 
 export function register(program: Command): void {
   program
     .command('generate-images')
     .description('generate image variations from a prompt (Replicate, or offline previz sketches), score and rank them, trace everything')
     .argument('<prompt>', 'prompt file, "-" for stdin, or a prompt trace directory from enhance-image-prompt')
-    .option('-n, --num-variations <n>', `number of variations, 1–${MAX_VARIATIONS}`, intArg('--num-variations', 1, MAX_VARIATIONS), DEFAULT_VARIATIONS)
-    .option('-a, --aspect-ratio <ratio>', `one of ${ASPECT_RATIOS.join(', ')}`, choiceArg('--aspect-ratio', ASPECT_RATIOS), '16:9')
-    .option('--seed <n>', `base seed 0–${MAX_SEED}; variation i gets seed+i (default: drawn and recorded)`, intArg('--seed', 0, MAX_SEED))
+    .addOption(runOptionFlag(O.num_image_variations, { flags: '-n, --num-variations <n>', help: `number of variations, 1–${MAX_VARIATIONS}` }))
+    .addOption(runOptionFlag(O.aspect_ratio, { flags: '-a, --aspect-ratio <ratio>', help: `one of ${ASPECT_RATIOS.join(', ')}` }))
+    .addOption(runOptionFlag(O.seed, { help: `base seed 0–${MAX_SEED}; variation i gets seed+i (default: drawn and recorded)` }))
     .option('-o, --output-dir <dir>', 'parent of the run directory (default: $LOOP_OUTPUT_DIR/image_generations)')
     .option('-m, --model <model>', 'Replicate model (default: stability-ai/sdxl)')
     .option('--fallback-model <model>', 'tried in order when the model fails (repeatable; default: black-forest-labs/flux-schnell)', collect)
-    .option('--negative-prompt <text>', 'what to avoid (sent to models that accept it)')
+    .addOption(runOptionFlag(O.negative_prompt, { help: 'what to avoid (sent to models that accept it)' }))
     .addOption(
-      new Option('--backend <name>', 'replicate (needs REPLICATE_API_TOKEN) or sketch (offline previz panels); default: replicate when a token is set').choices([
-        'sketch',
-        'replicate',
-      ]),
+      // commander's own choices (and their message), as before; the names come from the descriptors
+      new Option(
+        '--backend <name>',
+        `${replicate.name} (needs ${replicate.key}) or ${sketch.name} (offline previz panels); default: ${replicate.name} when a token is set`,
+      ).choices([...IMAGE_BACKEND_NAMES]),
     )
     .option('--concurrency <n>', `variations generated at once, 1–${MAX_CONCURRENCY} (default 8 on Replicate)`, intArg('--concurrency', 1, MAX_CONCURRENCY))
-    .option('--skip-scoring', 'do not score or rank; files keep generation order')
+    .addOption(runOptionFlag(O.skip_scoring, { help: 'do not score or rank; files keep generation order', default: undefined }))
     .option('--device <device>', 'scoring device: cpu, cuda or cuda:N (N 0–15)', deviceArg('--device'))
     .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
     .option('--json', 'print the generation trace as JSON on stdout')

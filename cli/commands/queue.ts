@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
 import { STAGES as QUEUE_NAMES, WORKFLOWS } from '../../src/workflow/stages.js';
-import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
-import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from '../../src/generation/limits.js';
+import { MAX_CONCURRENCY } from '../../src/generation/limits.js';
+import { longFlag, ModelIdSchema, REPLICATE_MODEL_ID, RUN_OPTIONS, type RunOptionDecl, type RunOptionDecls } from '../../src/workflow/run-options.js';
 import { action, choiceArg, collect, deviceArg, floatArg, intArg } from '../shared.js';
 
 /**
@@ -11,35 +12,61 @@ import { action, choiceArg, collect, deviceArg, floatArg, intArg } from '../shar
 const actions = () => import('../queue-actions.js');
 
 /** Model ids go into API URLs: owner/name[:version] only (no paths, no query strings). */
-const REPLICATE_MODEL_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*(:[0-9a-f]{16,64})?$/;
-const modelArg = (flag: string) => (value: string): string => {
+export const modelArg = (flag: string) => (value: string): string => {
   if (!REPLICATE_MODEL_ID.test(value)) throw new InvalidArgumentError(`${flag} must be a Replicate model owner/name or owner/name:version, got "${value}"`);
   return value;
 };
 
+type ArgParser = (value: string, previous?: unknown) => unknown;
+
+/**
+ * A flag's parser, from its declared zod type: a whole number → intArg, a number → floatArg (both
+ * over the type's min and max), an enum → choiceArg, a model id → modelArg, an array → the same
+ * per value, repeatable. Other strings and switches need none.
+ */
+function parserFor(type: z.ZodType, flag: string): ArgParser | undefined {
+  if (type instanceof z.ZodArray) {
+    const one = parserFor(type.element as z.ZodType, flag);
+    return (v: string, prev?: unknown) => collect(one ? (one(v) as string) : v, prev as string[] | undefined);
+  }
+  if (type === ModelIdSchema) return modelArg(flag);
+  if (type instanceof z.ZodNumber) {
+    const { minValue: min, maxValue: max } = type;
+    if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) throw new Error(`${flag}: a number flag needs a declared min and max`);
+    return type.isInt ? intArg(flag, min, max) : floatArg(flag, min, max);
+  }
+  if (type instanceof z.ZodEnum) return choiceArg(flag, type.options as string[]);
+  return undefined;
+}
+
+/**
+ * The commander flag of a declared run option. A single-stage command passes its own flag name
+ * and help where they differ (`--max-iterations` for `--max-iterations-image`), and `default:
+ * undefined` where it has none; the parser, its range and choices, and the default come from the
+ * declaration.
+ */
+export function runOptionFlag(decl: RunOptionDecl, o: { flags?: string; help?: string; default?: unknown } = {}): Option {
+  const flags = o.flags ?? decl.flags;
+  const opt = new Option(flags, o.help ?? decl.help);
+  const parse = opt.required || opt.optional ? parserFor(decl.flagType ?? decl.type, longFlag(flags)) : undefined;
+  if (parse) opt.argParser(parse);
+  const def = 'default' in o ? o.default : decl.default;
+  if (def !== undefined && def !== null) opt.default(def);
+  return opt;
+}
+
 /**
  * `run` and `enqueue` take the same run flags (Story 9.3's, plus the single-stage tools'); `run`
- * adds the flags of the workers it embeds.
+ * adds the flags of the workers it embeds. The run options' flags come from their declarations
+ * (src/workflow/run-options.ts); `decls` is there for tests.
  */
-function addRunFlags(cmd: Command, embedsWorkers: boolean): Command {
+export function addRunFlags(cmd: Command, embedsWorkers: boolean, decls: RunOptionDecls = RUN_OPTIONS): Command {
   cmd
-    .argument('<input>', 'starting prompt file, or "-" for stdin')
-    .addOption(new Option('--workflow <name>', 'stages to run').choices(WORKFLOWS as unknown as string[]).default('image-only'))
-    .option('--max-iterations-image <n>', 'image prompt enhancement rounds (1-10)', intArg('--max-iterations-image', 1, 10), 3)
-    .option('--threshold-image <score>', 'image prompt score to stop at (0-100)', floatArg('--threshold-image', 0, 100), 85)
-    .option('--skip-threshold <score>', 'skip enhancement when the initial assessment reaches this (0-100; 101 = never skip)', floatArg('--skip-threshold', 0, 101), 75)
-    .option('--agent-backend <name>', 'prompt agents: offline|openai (default: openai when OPENAI_API_KEY is set)', choiceArg('--agent-backend', ['offline', 'openai'] as const))
-    .option('--creative-model <model>', 'model for the cinematographer agent', 'gpt-4o')
-    .option('--critique-model <model>', 'model for the prompt-engineer critic', 'gpt-4o')
-    .option('--brand <file>', 'brand guidelines JSON (palette, tone, must_include, avoid)')
-    .option('--seed <n>', `seed for agents and image variations, 0-${MAX_SEED} (variation i gets seed+i)`, intArg('--seed', 0, MAX_SEED))
-    .option('--num-image-variations <n>', `images to generate (1-${MAX_VARIATIONS})`, intArg('--num-image-variations', 1, MAX_VARIATIONS), 8)
-    .option('--aspect-ratio <ratio>', `image aspect ratio (${ASPECT_RATIOS.join(', ')})`, choiceArg('--aspect-ratio', ASPECT_RATIOS), '16:9')
-    .option('--image-backend <name>', 'image generation: sketch|replicate (default: replicate when REPLICATE_API_TOKEN is set)', choiceArg('--image-backend', ['sketch', 'replicate'] as const))
-    .option('--image-model <model>', 'Replicate model for images, owner/name[:version] (default stability-ai/sdxl, pinned version)', modelArg('--image-model'))
-    .option('--fallback-model <model>', 'tried in order when the image model fails permanently (repeatable)', (v: string, prev: string[] = []) => collect(modelArg('--fallback-model')(v), prev))
-    .option('--negative-prompt <text>', 'what the image should not show')
-    .option('--skip-scoring', 'keep generation order; do not score images', false)
+    // run's is optional: `loop run --resume <checkpoint>` takes none
+    .argument(embedsWorkers ? '[input]' : '<input>', 'starting prompt file, or "-" for stdin')
+    .addOption(new Option('--workflow <name>', 'stages to run').choices(WORKFLOWS as unknown as string[]).default('image-only'));
+  for (const d of decls) cmd.addOption(runOptionFlag(d));
+  cmd
     .option('--output-dir <dir>', 'root for run directories (default <LOOP_OUTPUT_DIR>/feedback_loops)')
     .option('--json', 'print machine-readable JSON', false)
     .option('-v, --verbose', 'log every call', false);
@@ -54,9 +81,20 @@ function addRunFlags(cmd: Command, embedsWorkers: boolean): Command {
 }
 
 export function register(program: Command): void {
-  addRunFlags(program.command('run').description('run a workflow end to end on this machine: Redis (yours or a private one) + in-process workers + live progress'), true).action(
-    action(async (input: string, opts: Record<string, unknown>) => (await actions()).runCommand(input, opts)),
-  );
+  addRunFlags(program.command('run').description('run a workflow end to end on this machine: Redis (yours or a private one) + in-process workers + live progress'), true)
+    .option('--resume <checkpoint>', 'continue a run from its verified workflow_checkpoint.json (or its run directory) instead of a prompt file')
+    .action(
+      action(async (input: string | undefined, opts: Record<string, unknown>, cmd: Command) =>
+        (await actions()).runCommand(input, { ...opts, workflowFromCli: cmd.getOptionValueSource('workflow') === 'cli' }),
+      ),
+    );
+
+  program
+    .command('resume')
+    .description('verify a run\'s checkpoint and enqueue the rest of the run, from the first stage not completed')
+    .argument('<checkpoint>', 'workflow_checkpoint.json, or the run directory holding it')
+    .option('--json', 'print machine-readable JSON', false)
+    .action(action(async (path: string, opts: Record<string, unknown>) => (await actions()).resumeCommand(path, opts)));
 
   addRunFlags(program.command('enqueue').description('put a run on the queues (workers run it); prints the run id on its last line'), false).action(
     action(async (input: string, opts: Record<string, unknown>) => (await actions()).enqueueCommand(input, opts)),

@@ -41,6 +41,14 @@ export const EnvSchema = z.object({
   LOOP_VQA_BASE_URL: optionalUrl,
   LOOP_VQA_API_KEY: optionalString,
   LOOP_LOG_LEVEL: z.enum(['info', 'debug']).default('info'),
+  /** Seconds run/tail/status wait for a Redis that went away before exiting 6. */
+  LOOP_REDIS_OUTAGE_S: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'a plain number of seconds, like 30')
+    .default('30')
+    .transform(Number)
+    .refine((n) => n > 0 && n <= 3600, 'between 0 and 3600 seconds'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

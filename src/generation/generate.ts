@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Env } from '../config/env.js';
-import { LoopError, configError, inputError } from '../errors.js';
+import { IMAGE_BACKENDS, resolveBackend } from '../config/backends.js';
+import { LoopError, inputError } from '../errors.js';
 import { readPromptInput } from '../lib/input.js';
 import { type Logger, silentLogger } from '../lib/log.js';
 import { writeFileAtomic, writeJsonAtomic } from '../runs/atomic.js';
@@ -38,11 +39,12 @@ export const DEFAULT_ASPECT_RATIO: AspectRatio = '16:9';
 /** Replicate allows far more; 8 keeps one run's default batch fully parallel. */
 export const DEFAULT_REPLICATE_CONCURRENCY = 8;
 
-/** Replicate when a token is configured, else the offline sketch backend. */
-export function resolveImageBackend(requested: ImageBackendName | undefined, env: Pick<Env, 'REPLICATE_API_TOKEN'>): ImageBackendName {
-  if (requested === 'replicate' && !env.REPLICATE_API_TOKEN)
-    throw configError('--backend replicate needs REPLICATE_API_TOKEN (in the environment or .env); use --backend sketch for offline previz sketches');
-  return requested ?? (env.REPLICATE_API_TOKEN ? 'replicate' : 'sketch');
+/**
+ * Replicate when a token is configured, else the offline sketch backend; asking for replicate
+ * without its token is a CONFIG error naming `flag` (the descriptors in src/config/backends.ts).
+ */
+export function resolveImageBackend(requested: ImageBackendName | undefined, env: Pick<Env, 'REPLICATE_API_TOKEN'>, flag = '--backend'): ImageBackendName {
+  return resolveBackend('image', requested, env, flag);
 }
 
 export function backendNote(name: ImageBackendName): string {
@@ -55,11 +57,7 @@ export async function createBackend(
   env: Pick<Env, 'REPLICATE_API_TOKEN' | 'REPLICATE_BASE_URL'>,
   extra: { logger?: Logger; replicate?: Partial<ReplicateBackendOptions> } = {},
 ): Promise<ImageBackend> {
-  if (name === 'sketch') return new (await import('./sketch-backend.js')).SketchBackend();
-  const token = env.REPLICATE_API_TOKEN;
-  if (!token) throw configError('--backend replicate needs REPLICATE_API_TOKEN; use --backend sketch for offline previz sketches');
-  const { ReplicateBackend } = await import('./replicate-backend.js');
-  return new ReplicateBackend({ token, baseUrl: env.REPLICATE_BASE_URL, logger: extra.logger, ...extra.replicate });
+  return IMAGE_BACKENDS[name].create(env, extra);
 }
 
 /** Check the numbers a caller (CLI, queue job) passes, before anything is created on disk. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadEnv, type Env } from '../config/env.js';
-import { LoopError, configError, errorLine, isLoopError } from '../errors.js';
+import { AGENT_BACKEND_NAMES, requireBackendKey, resolveBackend, type AgentBackendName } from '../config/backends.js';
+import { LoopError, errorLine, isLoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { redactValue } from '../lib/secrets.js';
 import type { RetryPolicy } from '../lib/retry.js';
@@ -20,16 +21,17 @@ import { CritiqueSchema, ScoresSchema, type Brand, type Critique } from './types
  * prompt_trace_summary.json is still written, with stop_reason "error", the error, and
  * final_prompt null — and no *_final_enhanced_prompt.txt, so nothing pretends to have succeeded.
  */
-export type AgentBackend = 'offline' | 'openai';
-export const AGENT_BACKENDS = ['offline', 'openai'] as const;
+export type AgentBackend = AgentBackendName;
+export const AGENT_BACKENDS = AGENT_BACKEND_NAMES;
 
 export const OFFLINE_BACKEND_NOTE = 'offline rule-based agents (no LLM): a deterministic cinematographer and a rubric critic';
 
-/** openai when a key is set, offline otherwise; asking for openai without a key is a CONFIG error. */
-export function resolveAgentBackend(requested: AgentBackend | undefined, env: Pick<Env, 'OPENAI_API_KEY'>): AgentBackend {
-  if (requested === 'openai' && !env.OPENAI_API_KEY)
-    throw configError('--backend openai needs OPENAI_API_KEY (in the environment or .env); or use --backend offline');
-  return requested ?? (env.OPENAI_API_KEY ? 'openai' : 'offline');
+/**
+ * openai when a key is set, offline otherwise; asking for openai without its key is a CONFIG error
+ * naming `flag` (the backend descriptors in src/config/backends.ts).
+ */
+export function resolveAgentBackend(requested: AgentBackend | undefined, env: Pick<Env, 'OPENAI_API_KEY'>, flag = '--backend'): AgentBackend {
+  return resolveBackend('agent', requested, env, flag);
 }
 
 export interface EnhanceOptions {
@@ -136,10 +138,10 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
   let backendNote = OFFLINE_BACKEND_NOTE;
   if (!agents && opts.backend === 'openai') {
     const env = opts.env ?? loadEnv();
-    if (!env.OPENAI_API_KEY) throw configError('--backend openai needs OPENAI_API_KEY (in the environment or .env); or use --backend offline');
+    const apiKey = requireBackendKey('agent', 'openai', env, '--backend');
     const { createOpenAIAgents } = await import('./openai-agents.js');
     const a = createOpenAIAgents({
-      apiKey: env.OPENAI_API_KEY,
+      apiKey,
       baseURL: env.OPENAI_BASE_URL,
       creativeModel: opts.creativeModel,
       critiqueModel: opts.critiqueModel,

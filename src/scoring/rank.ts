@@ -371,6 +371,45 @@ function finalNames(current: string[], ranked: boolean): string[] {
   return new Set(kept).size === kept.length ? kept : byRank;
 }
 
+/**
+ * Put a ranked folder back in generation order (image_NNN = variation NNN, unscored) so missing
+ * variations can be made under their own names without overwriting ranked files; the scoring
+ * stage ranks the whole set again afterwards. Same lock and crash-safe journal as a ranking; a
+ * folder already in generation order is left alone. Returns whether anything moved.
+ */
+export async function restoreGenerationOrder(dir: string, opts: Pick<ScoreDirOptions, 'lock' | 'lockWaitMs' | 'signal' | 'logger'> = {}): Promise<boolean> {
+  return withLock(dir, opts, async (held) => {
+    await recoverLocked(dir, held);
+    const { trace, metas, metaFiles } = await readGenerationDir(dir);
+    if (trace?.ordering !== 'rank' && metas.every((m) => m.file === imageFileName(m.variation))) return false;
+    await checkImages(dir, metas);
+    const token = randomBytes(4).toString('hex');
+    const moves: Journal['moves'] = [];
+    const newMetas = [...metas]
+      .sort((a, b) => a.variation - b.variation)
+      .map((m) => {
+        const file = imageFileName(m.variation);
+        if (file !== m.file && existsSync(join(dir, m.file))) moves.push({ from: m.file, tmp: `${TMP_PREFIX}${token}-${m.file}`, to: file });
+        return { ...m, file, rank: null, scores: null };
+      });
+    const keepNames = new Set(newMetas.map((m) => metaNameOf(m.file)));
+    const journal: Journal = {
+      version: 1,
+      phase: 'to-temp',
+      moves,
+      metadata: newMetas,
+      trace: trace
+        ? { ...trace, ordering: 'generation', ordering_note: 'back in generation order to make missing variations; ranked again by the scoring stage', images: newMetas, best: null, scoring: null }
+        : null,
+      stale_metadata: metaFiles.filter((f) => !keepNames.has(f)),
+    };
+    await held.verify();
+    await writeJsonAtomic(join(dir, RANK_JOURNAL), journal);
+    await applyJournal(dir, journal, () => held.verify());
+    return true;
+  });
+}
+
 /** Score every image of a generation directory, rank, rename by rank, rewrite metadata + trace. */
 export async function scoreGenerationDir(dir: string, opts: ScoreDirOptions = {}): Promise<RankResult> {
   return withLock(dir, opts, (held) => scoreLocked(dir, opts, held));

@@ -1,5 +1,5 @@
 import { readFile, realpath } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { LoopError } from '../errors.js';
 import { canonicalJson } from '../lib/canonical-json.js';
@@ -7,6 +7,7 @@ import { sha256Hex } from '../lib/hash.js';
 import { isInside, realpathInside } from '../lib/rel-path.js';
 import { writeJsonAtomic } from '../runs/atomic.js';
 import { round6 } from '../runs/ledger.js';
+import { outputRootOf } from './run-paths.js';
 import type { Stage } from './stages.js';
 import { RunSpecSchema, StageSummarySchema, type RunSpec, type StageSummary } from './types.js';
 
@@ -18,7 +19,7 @@ import { RunSpecSchema, StageSummarySchema, type RunSpec, type StageSummary } fr
 export const CHECKPOINT_FILE = 'workflow_checkpoint.json';
 export const SUMMARY_FILE = 'workflow_summary.json';
 export const TRACE_FILE = 'workflow_trace.json';
-export const CHECKPOINT_SCHEMA_VERSION = 2;
+export const CHECKPOINT_SCHEMA_VERSION = 3;
 
 export type RunStatus = 'running' | 'completed' | 'partial' | 'failed';
 
@@ -59,6 +60,7 @@ async function hashArtifacts(runDir: string, stages: StageSummary[]) {
 
 /** Write the checkpoint after a stage: atomic, self-hashed, every named artifact hashed. */
 export async function writeCheckpoint(
+  runDir: string,
   spec: RunSpec,
   stages: StageSummary[],
   status: RunStatus,
@@ -74,13 +76,13 @@ export async function writeCheckpoint(
     completed_stages: stages.map((s) => s.stage),
     next_stage: nextStage,
     stages,
-    artifacts: await hashArtifacts(spec.run_dir, stages),
+    artifacts: await hashArtifacts(runDir, stages),
     error,
     updated_at: new Date().toISOString(),
     sha256: '',
   };
   cp.sha256 = selfHash(cp);
-  await writeJsonAtomic(join(spec.run_dir, CHECKPOINT_FILE), cp);
+  await writeJsonAtomic(join(runDir, CHECKPOINT_FILE), cp);
   return cp;
 }
 
@@ -107,10 +109,12 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   const parsed = CheckpointSchema.safeParse(raw);
   if (!parsed.success) throw refuse(path, `${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const cp = parsed.data;
-  // the run directory is where the checkpoint lies: one that names another folder was moved or edited
+  // the run directory is where the checkpoint lies: a relative run_dir must be the tail of that
+  // folder's path (the output root may move: runs are relocatable), an absolute one that folder
   const here = await realpath(dirname(resolve(path)));
-  const named = await realpath(cp.spec.run_dir).catch(() => resolve(cp.spec.run_dir));
-  if (here !== named) throw refuse(path, `it names run directory ${cp.spec.run_dir} but lies in ${here} (moved, copied or edited)`);
+  const named = isAbsolute(cp.spec.run_dir) ? await realpath(cp.spec.run_dir).catch(() => resolve(cp.spec.run_dir)) : undefined;
+  if (named ? here !== named : outputRootOf(here, cp.spec.run_dir) === undefined)
+    throw refuse(path, `it names run directory ${cp.spec.run_dir} but lies in ${here} (moved, copied or edited)`);
   for (const a of cp.artifacts) {
     if (!isInside(a.path)) throw refuse(path, `artifact path ${a.path} is not inside the run directory`);
     let data: Buffer;
@@ -128,7 +132,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 export const relToRun = (runDir: string, abs: string) => relative(runDir, abs);
 
 /** workflow_summary.json and workflow_trace.json: end-to-end metrics and the full stage record. */
-export async function writeRunRecords(spec: RunSpec, stages: StageSummary[], status: RunStatus, error: string | null = null) {
+export async function writeRunRecords(runDir: string, spec: RunSpec, stages: StageSummary[], status: RunStatus, error: string | null = null) {
   const cost_by_stage: Record<string, number> = {};
   const time_by_stage: Record<string, number> = {};
   const quality_scores: Record<string, unknown> = {};
@@ -137,19 +141,20 @@ export async function writeRunRecords(spec: RunSpec, stages: StageSummary[], sta
   /** What actually did each stage's work (offline defaults say so). */
   const backends: Record<string, string> = {};
   for (const s of stages) {
-    if (typeof s.outputs.backend_note === 'string') backends[s.stage] = s.outputs.backend_note;
+    backends[s.stage] = s.outputs.backend_note;
     cost_by_stage[s.stage] = round6((cost_by_stage[s.stage] ?? 0) + s.cost_usd);
     time_by_stage[s.stage] = (time_by_stage[s.stage] ?? 0) + s.duration_ms;
     if (Object.keys(s.scores).length) quality_scores[s.stage] = s.scores;
     for (const [k, v] of Object.entries(s.outputs)) {
-      if (typeof v === 'string' && (k.endsWith('_file') || k.endsWith('_dir') || k === 'dir')) files[`${s.stage}.${k}`] = v;
+      if (typeof v === 'string' && (k.endsWith('_file') || k.endsWith('_dir'))) files[`${s.stage}.${k}`] = v;
       if (k === 'best_image' || k === 'best_video') best_outputs[k] = v;
     }
   }
   const started = stages[0]?.started_at ?? spec.created_at;
   const ended = new Date().toISOString();
   const summary = {
-    schema_version: 1,
+    schema_version: 2,
+    /** Every path below is relative to the run directory; run_dir itself is relative to LOOP_OUTPUT_DIR unless absolute. */
     run_id: spec.run_id,
     workflow: spec.workflow,
     status,
@@ -169,8 +174,8 @@ export async function writeRunRecords(spec: RunSpec, stages: StageSummary[], sta
     started_at: started,
     ended_at: ended,
   };
-  await writeJsonAtomic(join(spec.run_dir, SUMMARY_FILE), summary);
-  await writeJsonAtomic(join(spec.run_dir, TRACE_FILE), {
+  await writeJsonAtomic(join(runDir, SUMMARY_FILE), summary);
+  await writeJsonAtomic(join(runDir, TRACE_FILE), {
     schema_version: 1,
     run_id: spec.run_id,
     workflow: spec.workflow,

@@ -1,53 +1,93 @@
 import { z } from 'zod';
-import { STAGES, WORKFLOWS } from './stages.js';
+import { STAGES, WORKFLOWS, type Stage } from './stages.js';
 
-/** A run's specification: what the user asked for. Small JSON; never a secret. */
-export const RunOptionsSchema = z.object({
-  // image prompt stage (Story 8.1)
-  max_iterations_image: z.number().int().min(1).max(10).default(3),
-  threshold_image: z.number().min(0).max(100).default(85),
-  skip_threshold: z.number().min(0).max(101).default(75),
-  agent_backend: z.enum(['offline', 'openai']).optional(),
-  creative_model: z.string().default('gpt-4o'),
-  critique_model: z.string().default('gpt-4o'),
-  brand: z.record(z.string(), z.unknown()).nullable().default(null),
-  seed: z.number().int().nonnegative().max(2_147_483_647).optional(),
-  // image generation + scoring stages (Story 8.2)
-  num_image_variations: z.number().int().min(1).max(32).default(8),
-  aspect_ratio: z.string().default('16:9'),
-  image_backend: z.enum(['sketch', 'replicate']).optional(),
-  image_model: z.string().optional(),
-  fallback_models: z.array(z.string()).optional(),
-  negative_prompt: z.string().nullable().default(null),
-  skip_scoring: z.boolean().default(false),
-});
-export type RunOptions = z.infer<typeof RunOptionsSchema>;
+/** A run's options: each declared once, with its flag, default and owning stage, in run-options.ts. */
+import { RunOptionsSchema, type RunOptions } from './run-options.js';
+export { RunOptionsSchema, type RunOptions };
 
+/**
+ * A run's specification: what the user asked for, with its backends resolved at enqueue time.
+ * `run_dir` is relative to LOOP_OUTPUT_DIR (each worker resolves it against its own, see
+ * run-paths.ts); it is absolute only when the run lives outside that root (--output-dir elsewhere).
+ */
 export const RunSpecSchema = z.object({
   run_id: z.string().regex(/^[A-Za-z0-9_-]+$/),
   workflow: z.enum(WORKFLOWS),
-  run_dir: z.string(),
+  run_dir: z.string().min(1),
   prompt: z.string(),
   prompt_source: z.string(),
   options: RunOptionsSchema,
   created_at: z.string(),
+  /** 0 for the first flow of a run; each `loop resume` enqueues round + 1 (its own job ids). */
+  round: z.number().int().nonnegative().default(0),
+  /** The stage this round's flow starts at (a resume skips the stages already completed). */
+  start_stage: z.enum(STAGES).nullable().default(null),
 });
 export type RunSpec = z.infer<typeof RunSpecSchema>;
 
-/** A stage's return value: what it made, plus everything earlier stages passed forward. */
-export const StageSummarySchema = z.object({
-  stage: z.enum(STAGES),
+/**
+ * A stage's summary: the same fields for every stage (the stage wrapper fills them in) and one
+ * typed `outputs` per stage. Every path is relative to the run directory.
+ */
+const common = {
   dir: z.string(),
-  ok: z.boolean(),
   /** True when the stage finished with some items failed (e.g. 6 of 8 variations). */
   partial: z.boolean().default(false),
   cost_usd: z.number().nonnegative(),
   duration_ms: z.number().nonnegative(),
   started_at: z.string(),
   ended_at: z.string(),
-  outputs: z.record(z.string(), z.unknown()),
   scores: z.record(z.string(), z.unknown()).default({}),
   artifacts: z.array(z.string()),
-});
-export type StageSummary = z.infer<typeof StageSummarySchema>;
+};
 
+export const STAGE_OUTPUTS = {
+  'image-prompt': z.object({
+    final_prompt: z.string().min(1),
+    final_prompt_file: z.string(),
+    summary_file: z.string(),
+    stop_reason: z.string(),
+    backend: z.string(),
+    backend_note: z.string(),
+  }),
+  'image-generation': z.object({
+    prompt: z.string(),
+    backend: z.string(),
+    backend_note: z.string(),
+    images: z.number().int().nonnegative(),
+    failed: z.number().int().nonnegative(),
+    generation_dir: z.string(),
+    trace_file: z.string(),
+  }),
+  'image-scoring': z.object({
+    ordering: z.enum(['rank', 'generation']),
+    backend_note: z.string(),
+    generation_dir: z.string(),
+    best_image: z.string().nullable().default(null),
+    metrics_available: z.array(z.string()).default([]),
+    metrics_unavailable: z.record(z.string(), z.string()).default({}),
+    weights_used: z.record(z.string(), z.number()).default({}),
+    unscorable: z.array(z.object({ file: z.string(), reason: z.string() })).default([]),
+    device: z.string().nullable().default(null),
+    /** Which worker scored it and how many model sessions its process had loaded by then. */
+    worker: z.string().optional(),
+    scorer_session_loads: z.number().int().nonnegative().optional(),
+  }),
+} satisfies Partial<Record<Stage, z.ZodType>>;
+
+/** Stages with a built output schema; later stages join as they are built. */
+export type BuiltStage = keyof typeof STAGE_OUTPUTS;
+export type StageOutputs<S extends BuiltStage> = z.infer<(typeof STAGE_OUTPUTS)[S]>;
+/** What a stage writes into its outputs (fields with defaults may be left out). */
+export type StageOutputsInput<S extends BuiltStage> = z.input<(typeof STAGE_OUTPUTS)[S]>;
+
+const summaryOf = <S extends BuiltStage>(stage: S) => z.object({ stage: z.literal(stage), ...common, outputs: STAGE_OUTPUTS[stage] });
+
+export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring')]);
+export type StageSummary = z.infer<typeof StageSummarySchema>;
+export type SummaryOf<S extends BuiltStage> = Extract<StageSummary, { stage: S }>;
+
+/** The summary of one stage among a run's summaries, typed by its name. */
+export function summaryFor<S extends BuiltStage>(stages: readonly StageSummary[], stage: S): SummaryOf<S> | undefined {
+  return stages.find((s): s is SummaryOf<S> => s.stage === stage);
+}

@@ -25,19 +25,21 @@ beforeAll(async () => {
   ctx = new QueueContext(REDIS_URL, prefix);
   root = await mkdtemp(join(tmpdir(), 'loop-checkpoint-'));
   const id = `cp-${Date.now()}`;
-  runDir = join(root, id);
+  runDir = join(root, 'feedback_loops', id);
   const spec: RunSpec = {
     run_id: id,
     workflow: 'image-only',
-    run_dir: runDir,
+    run_dir: `feedback_loops/${id}`,
     prompt: 'a lighthouse at dusk, waves on the rocks',
     prompt_source: 'test',
     options: RunOptionsSchema.parse({ seed: 3, num_image_variations: 2, max_iterations_image: 2, agent_backend: 'offline', image_backend: 'sketch' }),
     created_at: new Date().toISOString(),
+    round: 0,
+    start_stage: null,
   };
-  const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: ['image-prompt', 'image-generation', 'image-scoring'], concurrency: 2, logger: silentLogger });
+  const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: ['image-prompt', 'image-generation', 'image-scoring'], concurrency: 2, logger: silentLogger, outputRoot: root });
   try {
-    await enqueueRun(ctx, spec);
+    await enqueueRun(ctx, spec, { outputRoot: root });
     const view = await watchRun(ctx, spec, () => {}, { tickMs: 200 });
     expect(view.outcome).toBe('completed');
   } finally {
@@ -105,5 +107,14 @@ describe('workflow_checkpoint.json', () => {
     const moved = join(root, 'copied-run');
     await copyDir(runDir, moved, { recursive: true });
     await refusedWith(join(moved, 'workflow_checkpoint.json'), /moved, copied or edited/);
+  });
+
+  it('is relocatable with its output root: the same run under another LOOP_OUTPUT_DIR verifies', async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), 'loop-checkpoint-moved-root-'));
+    const dest = join(elsewhere, 'feedback_loops', runDir.split('/').pop()!);
+    await copyDir(runDir, dest, { recursive: true });
+    const cp = await readCheckpoint(join(dest, 'workflow_checkpoint.json'));
+    expect(cp.spec.run_dir).toMatch(/^feedback_loops\/cp-/);
+    expect(cp.artifacts.every((a) => !a.path.startsWith('/') && !a.path.includes('..'))).toBe(true);
   });
 });

@@ -61,7 +61,7 @@ describe('image-scoring workers', () => {
         const t = await runCli(['tail', id], { cwd: work, env });
         expect(t.code, t.stdout + t.stderr).toBe(0);
         const s = JSON.parse((await runCli(['status', id, '--json'], { cwd: work, env })).stdout);
-        const trace = JSON.parse(readFileSync(join(s.spec.run_dir, 'workflow_trace.json'), 'utf8'));
+        const trace = JSON.parse(readFileSync(join(s.run_dir, 'workflow_trace.json'), 'utf8'));
         const st = trace.stages.find((x: { stage: string }) => x.stage === 'image-scoring');
         expect(st.outputs.metrics_available).toEqual(expect.arrayContaining(['clip_score', 'pickscore', 'aesthetic', 'technical']));
         byWorker.set(st.outputs.worker, [...(byWorker.get(st.outputs.worker) ?? []), st.outputs.scorer_session_loads]);

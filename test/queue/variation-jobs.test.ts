@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueueContext } from '../../queues/context.js';
-import { RunOptionsSchema, type RunSpec } from '../../queues/payloads.js';
-import { enqueueRun } from '../../queues/runs.js';
+import { RunOptionsSchema, summaryFor, type RunSpec } from '../../queues/payloads.js';
+import { childJobId, enqueueRun } from '../../queues/runs.js';
 import { watchRun } from '../../queues/watch.js';
 import { GenerationFailed } from '../../src/generation/backend.js';
 import { silentLogger } from '../../src/lib/log.js';
@@ -45,25 +45,28 @@ function spec(options: Record<string, unknown>): RunSpec {
   return {
     run_id: id,
     workflow: 'image-only',
-    run_dir: join(root, id),
+    run_dir: `feedback_loops/${id}`,
     prompt: 'a red bicycle against a white wall',
     prompt_source: 'test',
     options: RunOptionsSchema.parse({ seed: 100, num_image_variations: 3, skip_scoring: true, max_iterations_image: 1, ...options }),
     created_at: new Date().toISOString(),
+    round: 0,
+    start_stage: null,
   };
 }
+const dirOf = (s: RunSpec) => join(root, s.run_dir);
 
 async function run(s: RunSpec, processors?: Parameters<typeof startWorkers>[0]['processors']) {
-  const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: ['image-prompt', 'image-generation', 'image-scoring'], concurrency: 3, logger: silentLogger, processors });
+  const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: ['image-prompt', 'image-generation', 'image-scoring'], concurrency: 3, logger: silentLogger, processors, outputRoot: root });
   try {
-    await enqueueRun(ctx, s);
+    await enqueueRun(ctx, s, { outputRoot: root });
     return await watchRun(ctx, s, () => {}, { tickMs: 200 });
   } finally {
     await host.close();
   }
 }
 
-const variationJob = (s: RunSpec, n: number) => Job.fromId(ctx.queue('image-generation'), `${s.run_id}.variation.${String(n).padStart(3, '0')}`);
+const variationJob = (s: RunSpec, n: number) => Job.fromId(ctx.queue('image-generation'), childJobId(s, 'variation', String(n).padStart(3, '0')));
 
 describe('variation jobs', () => {
   it('a provider failure is a failed attempt that BullMQ retries; the run completes with every image', async () => {
@@ -77,7 +80,7 @@ describe('variation jobs', () => {
     expect(await v2!.getState()).toBe('completed');
     // the failure went through BullMQ's attempts, not into a completed job's value
     expect(v2!.attemptsMade).toBe(2);
-    const gen = view.stages.find((x) => x.stage === 'image-generation')!;
+    const gen = summaryFor(view.stages, 'image-generation')!;
     expect(gen.outputs.images).toBe(3);
     expect(gen.partial).toBe(false);
   });
@@ -105,7 +108,7 @@ describe('variation jobs', () => {
       async process(data) {
         if ((data as { variation: number }).variation === 3) throw new GenerationFailed('provider down', 1, ['m']);
         const real = (await import('../../workers/image-generation.js')).variationProcessor;
-        return real.kind === 'plain' ? real.process(data, { progress: async () => {}, signal: new AbortController().signal, saveState: async () => {} }) : undefined;
+        return real.kind === 'plain' ? real.process(data, { progress: async () => {}, signal: new AbortController().signal, saveState: async () => {}, outputRoot: root }) : undefined;
       },
     };
     const view = await run(s, { 'image-generation': async () => [{ kind: 'stage', def: imageGenerationStage }, failing] });
@@ -135,12 +138,12 @@ describe('variation jobs', () => {
 
   it('reuses a saved plan: a stage started again after a crash draws no new seeds', async () => {
     const s = spec({ image_backend: 'sketch', num_image_variations: 2, seed: undefined });
-    const stageDir = join(s.run_dir, 'stage_2_image_generation');
+    const stageDir = join(dirOf(s), 'stage_2_image_generation');
     await mkdir(stageDir, { recursive: true });
     // what an earlier attempt saved before it died
     await writeFile(
       join(stageDir, 'generation_plan.json'),
-      JSON.stringify({ backend: 'sketch', model: 'sketch', fallbackModels: [], seeds: [4242, 777], seedSource: 'drawn', negativePrompt: null, prompt: 'a red bicycle against a white wall', promptSource: 'test', startedAt: new Date().toISOString() }),
+      JSON.stringify({ backend: 'sketch', model: 'sketch', fallbackModels: [], seeds: [4242, 777], seedSource: 'drawn', negativePrompt: null, prompt: 'a red bicycle against a white wall', promptSource: 'test', aspectRatio: '16:9', startedAt: new Date().toISOString() }),
     );
     const view = await run(s, { 'image-generation': async () => { const m = await import('../../workers/image-generation.js'); return [{ kind: 'stage', def: m.imageGenerationStage }, m.variationProcessor]; } });
     expect(view.outcome).toBe('completed');

@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
+import { CLI_PATH, cliEnv, REPO_ROOT, runCli } from '../helpers/cli.js';
+import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+
+/**
+ * Resume from a verified checkpoint (Story 9.3 AC 7): a run killed with SIGKILL anywhere and
+ * resumed ends with the same files as an uninterrupted run (offline backends, fixed seed); a
+ * finished run is left alone; a tampered checkpoint is refused with one line and exit 11. And
+ * relocatable runs: an enqueuer and a worker that reach one folder by different paths.
+ */
+const START = join(REPO_ROOT, 'examples', 'start.txt');
+const RUN_FLAGS = ['--seed', '11', '--num-image-variations', '6', '--concurrency', '1', '--agent-backend', 'offline', '--image-backend', 'sketch'];
+const tmp = () => mkdtempSync(join(tmpdir(), 'loop-resume-'));
+const prefix = uniquePrefix('resume');
+afterAll(() => cleanPrefix(prefix));
+
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+/** What must be the same, byte for byte, between two runs: images, their ranking, the prompt. */
+function fingerprint(runDir: string) {
+  const gen = join(runDir, 'stage_2_image_generation');
+  const pngs = readdirSync(gen).filter((f) => f.endsWith('.png')).sort();
+  const trace = JSON.parse(readFileSync(join(gen, 'generation_trace.json'), 'utf8'));
+  return {
+    images: Object.fromEntries(pngs.map((f) => [f, sha(join(gen, f))])),
+    ranking: trace.images.map((m: { file: string; seed: number; rank: number | null }) => [m.file, m.seed, m.rank]),
+    best: trace.best,
+    prompt: readFileSync(join(runDir, 'stage_1_image_prompt', readdirSync(join(runDir, 'stage_1_image_prompt')).find((f) => f.endsWith('final_enhanced_prompt.txt'))!), 'utf8'),
+    status: JSON.parse(readFileSync(join(runDir, 'workflow_summary.json'), 'utf8')).status,
+  };
+}
+
+const runDirs = (out: string) => (existsSync(join(out, 'feedback_loops')) ? readdirSync(join(out, 'feedback_loops')).map((d) => join(out, 'feedback_loops', d)) : []);
+
+/** `loop run` in its own process group (it starts a private redis-server), killed with SIGKILL when `when` holds. */
+async function runAndKill(work: string, out: string, when: (runDir: string) => boolean): Promise<string> {
+  const child = spawn(process.execPath, [CLI_PATH, 'run', START, ...RUN_FLAGS], { cwd: work, env: cliEnv({ LOOP_OUTPUT_DIR: out }, work), stdio: 'ignore', detached: true });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const dir = runDirs(out)[0];
+    if (dir && when(dir)) break;
+    if (Date.now() > deadline) throw new Error('kill point never reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  process.kill(-child.pid!, 'SIGKILL'); // the CLI and its private redis-server
+  await exited;
+  return runDirs(out)[0]!;
+}
+
+const checkpointHas = (dir: string, stage: string) => {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'workflow_checkpoint.json'), 'utf8')).completed_stages.includes(stage);
+  } catch {
+    return false;
+  }
+};
+const pngCount = (dir: string) => (existsSync(join(dir, 'stage_2_image_generation')) ? readdirSync(join(dir, 'stage_2_image_generation')).filter((f) => f.endsWith('.png')).length : 0);
+
+describe('resume', () => {
+  it('a run killed anywhere and resumed ends with the same files as an uninterrupted run', async () => {
+    const work = tmp();
+    const ref = await runCli(['run', START, ...RUN_FLAGS], { cwd: work, env: { LOOP_OUTPUT_DIR: join(work, 'ref') } });
+    expect(ref.code, ref.stderr).toBe(0);
+    const expected = fingerprint(runDirs(join(work, 'ref'))[0]!);
+    expect(expected.status).toBe('completed');
+
+    const points: [string, (d: string) => boolean][] = [
+      ['in the prompt stage', (d) => existsSync(join(d, 'stage_1_image_prompt'))],
+      ['mid fan-out', (d) => pngCount(d) >= 2],
+      ['after generation', (d) => checkpointHas(d, 'image-generation')],
+    ];
+    let resumedMidway = 0;
+    for (const [name, when] of points) {
+      const out = join(work, name.replace(/\W+/g, '-'));
+      const dir = await runAndKill(work, out, when);
+      const r = await runCli(['run', '--resume', dir], { cwd: work, env: { LOOP_OUTPUT_DIR: out } });
+      expect(r.code, `${name}: ${r.stdout}${r.stderr}`).toBe(0);
+      if (/resumed at/.test(r.stdout)) resumedMidway++;
+      expect(fingerprint(dir), name).toEqual(expected);
+    }
+    // the last point may come after the run ended (then resume says so); the first two cannot
+    expect(resumedMidway).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('a finished run is left alone; a tampered checkpoint is refused with one line and exit 11', async () => {
+    const work = tmp();
+    const out = join(work, 'out');
+    expect((await runCli(['run', START, ...RUN_FLAGS], { cwd: work, env: { LOOP_OUTPUT_DIR: out } })).code).toBe(0);
+    const dir = runDirs(out)[0]!;
+    const before = fingerprint(dir);
+    const done = await runCli(['resume', dir], { cwd: work, env: { LOOP_OUTPUT_DIR: out, REDIS_URL } });
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/already finished \(completed\): nothing to resume/);
+    expect(fingerprint(dir)).toEqual(before);
+
+    const cpFile = join(dir, 'workflow_checkpoint.json');
+    const original = readFileSync(cpFile, 'utf8');
+    writeFileSync(cpFile, original.replace('"completed"', '"running"'));
+    const bad = await runCli(['resume', dir], { cwd: work, env: { LOOP_OUTPUT_DIR: out, REDIS_URL } });
+    expect(bad.code).toBe(ExitCode.CHECKPOINT);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/refused: its sha256 does not match/);
+
+    const both = await runCli(['run', '--resume', dir, '--workflow', 'image-only'], { cwd: work, env: { LOOP_OUTPUT_DIR: out } });
+    expect(both.code).toBe(ExitCode.USAGE);
+  }, 60_000);
+
+  it('an enqueuer and a worker that reach the output folder by different paths write one run', async () => {
+    const work = tmp();
+    const laptop = join(work, 'laptop-out'); // where the enqueuer sees it
+    const env = { REDIS_URL, LOOP_QUEUE_PREFIX: prefix };
+    const e = await runCli(['enqueue', START, '--workflow', 'prompt-only', '--json'], { cwd: work, env: { ...env, LOOP_OUTPUT_DIR: laptop } });
+    expect(e.code, e.stderr).toBe(0);
+    const { run_id, run_dir } = JSON.parse(e.stdout);
+    expect(run_dir).toMatch(/^feedback_loops\/\d{8}_\d{6}/); // relative: no machine's absolute path in the payload
+    // the worker's mount of the same folder: the enqueuer's path does not exist there
+    const container = join(work, 'data-output');
+    renameSync(laptop, container);
+    const w = spawn(process.execPath, [CLI_PATH, 'worker', '--queues', 'image-prompt'], { cwd: work, env: cliEnv({ ...env, LOOP_OUTPUT_DIR: container }, work), stdio: 'ignore' });
+    try {
+      const t = await runCli(['tail', run_id], { cwd: work, env: { ...env, LOOP_OUTPUT_DIR: container } });
+      expect(t.code, t.stdout + t.stderr).toBe(0);
+    } finally {
+      w.kill('SIGTERM');
+    }
+    expect(existsSync(join(container, run_dir, 'stage_1_image_prompt', 'prompt_trace_summary.json'))).toBe(true);
+    expect(existsSync(laptop)).toBe(false); // nothing written where the enqueuer's absolute path would point
+  }, 60_000);
+});
