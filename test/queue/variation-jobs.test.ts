@@ -152,3 +152,47 @@ describe('variation jobs', () => {
     expect(trace.images.map((m: { seed: number }) => m.seed).sort((a: number, b: number) => a - b)).toEqual([777, 4242]);
   });
 });
+
+describe('a provider outage, then retry', () => {
+  it('a partial run whose provider came back ends completed after retryRun: every image present and ranked', async () => {
+    const { retryRun } = await import('../../queues/retry.js');
+    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-schnell', fallback_models: [], num_image_variations: 4, skip_scoring: false });
+    fake.reset();
+    // variation 3 (seed 102) fails at the provider on every attempt while it is down
+    fake.setFaults([{ on: 'create', match: ({ input }) => input?.seed === 102, times: 1000, fault: { kind: 'fail', error: 'provider down for maintenance' } }]);
+    const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: ['image-prompt', 'image-generation', 'image-scoring'], concurrency: 3, logger: silentLogger, outputRoot: root });
+    try {
+      await enqueueRun(ctx, s, { outputRoot: root });
+      const first = await watchRun(ctx, s, () => {}, { tickMs: 200 });
+      expect(first.outcome).toBe('partial');
+      const gen = join(dirOf(s), 'stage_2_image_generation');
+      const ranked = JSON.parse(await readFile(join(gen, 'generation_trace.json'), 'utf8'));
+      expect(ranked.ordering).toBe('rank');
+      expect(ranked.images.map((m: { file: string }) => m.file)).toEqual(['image_001.png', 'image_002.png', 'image_003.png']);
+
+      fake.setFaults([]); // the provider is back
+      const retried = await retryRun(ctx, s);
+      expect(retried.map((j) => j.id)).toEqual([childJobId(s, 'variation', '003')]);
+      const done = await watchRun(ctx, s, () => {}, { tickMs: 200 });
+      expect(done.outcome).toBe('completed');
+      const trace = JSON.parse(await readFile(join(gen, 'generation_trace.json'), 'utf8'));
+      expect(trace.ordering).toBe('rank');
+      expect(trace.failures).toEqual([]);
+      // four images, ranked 1..4, each file the image its metadata vouches for, the best named image_001
+      expect(trace.images.map((m: { file: string; rank: number }) => [m.file, m.rank])).toEqual([
+        ['image_001.png', 1],
+        ['image_002.png', 2],
+        ['image_003.png', 3],
+        ['image_004.png', 4],
+      ]);
+      expect(trace.images.map((m: { seed: number }) => m.seed).sort()).toEqual([100, 101, 102, 103]);
+      expect(trace.best).toBe('image_001.png');
+      const { createHash } = await import('node:crypto');
+      for (const m of trace.images as { file: string; sha256: string }[])
+        expect(createHash('sha256').update(await readFile(join(gen, m.file))).digest('hex')).toBe(m.sha256);
+      expect(summaryFor(done.stages, 'image-scoring')!.outputs.best_image).toBe('stage_2_image_generation/image_001.png');
+    } finally {
+      await host.close();
+    }
+  }, 90_000);
+});
