@@ -15,6 +15,8 @@ export const StageJobSchema = z.object({
   spec: RunSpecSchema,
   /** Fan-out stages keep their step here across moveToWaitingChildren. */
   step: z.enum(['start', 'collect']).default('start'),
+  /** How many of a fan-out stage's phases have had their children added. */
+  phases_added: z.number().int().nonnegative().default(0),
   /** When a fan-out stage began (its children ran in between). */
   started_at: z.string().optional(),
   /**

@@ -63,7 +63,7 @@ export function rootOf(spec: RunSpec): { queue: QueueName; id: string } {
 export function buildFlow(spec: RunSpec, carry: StageSummary[] = []): FlowJob {
   let child: FlowJob | undefined;
   for (const stage of flowStages(spec)) {
-    const data: StageJob = { kind: 'stage', stage, spec, step: 'start', carry: child ? [] : carry };
+    const data: StageJob = { kind: 'stage', stage, spec, step: 'start', phases_added: 0, carry: child ? [] : carry };
     const node: FlowJob = {
       name: 'stage',
       queueName: stage,

@@ -135,7 +135,8 @@ export const imageGenerationStage: StageDefinition<'image-generation', Plan> = {
       });
       return { ...drawn, prompt, promptSource: source, aspectRatio: o.aspect_ratio as AspectRatio, startedAt: new Date().toISOString() };
     },
-    groups(ctx) {
+    phases: [
+      (ctx) => {
       const plan = ctx.plan;
       return [
         {
@@ -158,7 +159,8 @@ export const imageGenerationStage: StageDefinition<'image-generation', Plan> = {
           })),
         },
       ];
-    },
+      },
+    ],
   },
 
   async run(ctx) {

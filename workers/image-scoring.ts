@@ -9,6 +9,12 @@ import { createImageScorer, type ImageScorer } from '../src/scoring/scorer.js';
 import type { Logger } from '../src/lib/log.js';
 import { summaryFor } from '../src/workflow/types.js';
 import type { StageDefinition } from './stage.js';
+import type { ProcessorModule } from './registry.js';
+import { z } from 'zod';
+import { silentLogger } from '../src/lib/log.js';
+import { pickBest } from '../src/storyboard/storyboard.js';
+import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { STAGE_DIRS } from '../src/workflow/stages.js';
 
 /**
  * Stage 3: score the generation folder in one batch job, rank, rename by rank. The scorer (ONNX
@@ -17,7 +23,7 @@ import type { StageDefinition } from './stage.js';
  */
 const scorers = new Map<string, ImageScorer>();
 
-function scorerFor(device: string, logger: Logger): ImageScorer {
+export function scorerFor(device: string, logger: Logger): ImageScorer {
   let s = scorers.get(device);
   if (!s) {
     s = createImageScorer({ device, logger });
@@ -87,5 +93,22 @@ export const imageScoringStage: StageDefinition<'image-scoring'> = {
       scores: best ? { best_overall: best.overall, best_metrics: best.metrics, ranked: r.images.map((i) => ({ rank: i.rank, file: i.file, overall: i.overall })) } : {},
       artifacts: await artifacts(),
     };
+  },
+};
+
+const PickJobSchema = z.object({ runDir: z.string(), prompt: z.string(), candidates: z.array(z.string()).min(1) });
+
+/**
+ * A storyboard frame's candidates (--frame-variations K > 1), scored by this worker's held models:
+ * the best is kept. Paths are relative to the storyboard folder of the run.
+ */
+export const pickProcessor: ProcessorModule = {
+  kind: 'plain',
+  name: 'pick',
+  async process(data, ctx) {
+    const d = PickJobSchema.parse(data);
+    const dir = join(resolveRunDir(d.runDir, ctx.outputRoot), STAGE_DIRS.storyboard);
+    await ctx.progress(0, `scoring ${d.candidates.length} candidates`);
+    return pickBest(dir, d.candidates, d.prompt, scorerFor(ctx.device ?? 'cpu', silentLogger));
   },
 };

@@ -25,13 +25,15 @@ export interface PlainContext {
 export const PROCESSORS: Partial<Record<QueueName, () => Promise<ProcessorModule[]>>> = {
   'image-prompt': async () => [{ kind: 'stage', def: (await import('./image-prompt.js')).imagePromptStage }],
   'image-generation': async () => {
-    const m = await import('./image-generation.js');
-    return [{ kind: 'stage', def: m.imageGenerationStage }, m.variationProcessor];
+    const [m, sb] = await Promise.all([import('./image-generation.js'), import('./storyboard.js')]);
+    // the storyboard's frames are image jobs too: whoever generates images generates them
+    return [{ kind: 'stage', def: m.imageGenerationStage }, m.variationProcessor, sb.frameProcessor];
   },
   'image-scoring': async () => {
     const m = await import('./image-scoring.js');
-    return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScorers }];
+    return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScorers }, m.pickProcessor];
   },
+  storyboard: async () => [{ kind: 'stage', def: (await import('./storyboard.js')).storyboardStage }],
 };
 
 export const BUILT_QUEUES = (Object.keys(PROCESSORS) as QueueName[]);

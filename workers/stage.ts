@@ -73,7 +73,12 @@ export interface FanOut<P> {
   planSchema: ZodType<P>;
   /** Decide the plan (seeds included); called once: a re-run after a crash reads the saved one. */
   draw(ctx: StageContext<undefined>): Promise<P>;
-  groups(ctx: StageContext<P>): FanOutGroup[];
+  /**
+   * The children, phase by phase: phase n+1's groups are decided from the plan and the outcomes of
+   * the earlier phases (ctx.groups), e.g. frames first, then picking the best candidate of each.
+   * Deterministic: every later step recomputes them to find the children by their keys.
+   */
+  phases: ((ctx: StageContext<P>) => FanOutGroup[])[];
 }
 
 /** What a stage's run returns; the wrapper adds stage, dir, times and duration. */
@@ -162,16 +167,20 @@ export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
       let startedAt = data.started_at ?? new Date().toISOString();
       if (def.fanOut) {
         ctx.plan = await loadOrDrawPlan(def.fanOut, ctx);
-        const groups = def.fanOut.groups(ctx);
-        if (data.step === 'start') {
-          startedAt = new Date().toISOString();
-          await addChildren(job, spec, groups, env);
-          const next: StageJob = { ...data, step: 'collect', started_at: startedAt };
-          await job.updateData(next);
+        let added = data.phases_added;
+        for (const [p, phase] of def.fanOut.phases.entries()) {
+          const groups = phase(ctx);
+          if (p >= added) {
+            if (p === 0) startedAt = new Date().toISOString();
+            await addChildren(job, spec, groups, env);
+            added = p + 1;
+            const next: StageJob = { ...data, step: 'collect', phases_added: added, started_at: startedAt };
+            await job.updateData(next);
+          }
+          const outcomes = await collectGroups(spec, groups, env);
+          if (outcomes === 'pending') return await wait();
+          Object.assign(ctx.groups, outcomes);
         }
-        const outcomes = await collectGroups(spec, groups, env);
-        if (outcomes === 'pending') return await wait();
-        ctx.groups = outcomes;
       } else if (token && (await job.moveToWaitingChildren(token))) {
         throw new WaitingChildrenError();
       }

@@ -49,6 +49,12 @@ export interface GenerateRequest {
    * prediction; provider.resume says what happened. Backends without predictions ignore it.
    */
   resume?: PredictionRef;
+  /**
+   * An image the result should keep the look of (a storyboard frame derived from the run's best
+   * image). Replicate: sent to the model's own init-image field where it has one (see
+   * initImageField in sizes.ts); the sketch backend takes its palette.
+   */
+  initImage?: { bytes: Buffer; mime: 'image/png' | 'image/jpeg' | 'image/webp'; strength: number };
 }
 
 export interface GenerateResult {

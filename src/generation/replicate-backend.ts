@@ -514,7 +514,7 @@ export class ReplicateBackend implements ImageBackend {
         { code: 'no_output' },
       );
 
-    const { width, height, family, dropped, input } = modelInput(model, call.req);
+    const { width, height, family, dropped, input, init } = modelInput(model, call.req);
     const expect = family === 'other' ? undefined : { width, height };
     const image = await this.retrying(`${model}: download output`, (signal) => this.download(url, expect, signal, resumed), call);
     const cost = imageCost(modelRef(model).bare) ?? null;
@@ -531,6 +531,8 @@ export class ReplicateBackend implements ImageBackend {
         model_family: family,
         input_fields: Object.keys(input),
         dropped_inputs: dropped,
+        // which field carried the init image (a storyboard frame keeping the best image's look)
+        init_image: call.req.initImage ? (init ? { ...init, sent_as: 'data URI' } : { field: null, reason: `${model} takes no init image: the look is carried by the prompt only` }) : null,
         predict_time_s: p.metrics?.predict_time ?? null,
         output_url: `${u.origin}${u.pathname}`,
         output_format: image.format,

@@ -38,10 +38,24 @@ export function sizeFor(aspectRatio: AspectRatio): { width: number; height: numb
  * negative_prompt. FLUX: aspect_ratio, PNG output (its default is webp), no negative prompt.
  * Unknown models get every common field; Replicate ignores inputs a model does not declare.
  */
+/**
+ * Where a Replicate model takes an init image (image-to-image), and whether it takes a strength:
+ * SDXL and FLUX dev `image` + `prompt_strength`; FLUX Kontext `input_image` (an edit, no
+ * strength); FLUX 1.1 pro `image_prompt` (a style reference); FLUX schnell none (text only).
+ * Unknown models get SDXL's convention. Images go as data URIs, which every one of these accepts.
+ */
+export function initImageField(model: string): { field: string; strength: string | null } | null {
+  const bare = model.split(':')[0]!.toLowerCase();
+  if (bare.includes('flux-schnell')) return null;
+  if (bare.includes('flux-kontext')) return { field: 'input_image', strength: null };
+  if (bare.includes('flux-1.1-pro') || bare.includes('flux-pro')) return { field: 'image_prompt', strength: null };
+  return { field: 'image', strength: 'prompt_strength' };
+}
+
 export function modelInput(
   model: string,
-  req: { prompt: string; negativePrompt: string | null; aspectRatio: AspectRatio; seed: number },
-): { input: Record<string, unknown>; width: number; height: number; family: ModelFamily; dropped: string[] } {
+  req: { prompt: string; negativePrompt: string | null; aspectRatio: AspectRatio; seed: number; initImage?: { bytes: Buffer; mime: string; strength: number } },
+): { input: Record<string, unknown>; width: number; height: number; family: ModelFamily; dropped: string[]; init: { field: string; strength: number | null } | null } {
   const family = modelFamily(model);
   const { width, height } = sizeFor(req.aspectRatio);
   const dropped: string[] = [];
@@ -56,5 +70,14 @@ export function modelInput(
     input = { prompt: req.prompt, aspect_ratio: req.aspectRatio, width, height, seed: req.seed };
     if (req.negativePrompt) input.negative_prompt = req.negativePrompt;
   }
-  return { input, width, height, family, dropped };
+  let init: { field: string; strength: number | null } | null = null;
+  if (req.initImage) {
+    const f = initImageField(model);
+    if (f) {
+      input[f.field] = `data:${req.initImage.mime};base64,${req.initImage.bytes.toString('base64')}`;
+      if (f.strength) input[f.strength] = req.initImage.strength;
+      init = { field: f.field, strength: f.strength ? req.initImage.strength : null };
+    } else dropped.push('init_image');
+  }
+  return { input, width, height, family, dropped, init };
 }

@@ -5,6 +5,10 @@ import { DEFAULT_VARIATIONS, MAX_SEED, MAX_VARIATIONS } from '../generation/limi
 import { ASPECT_RATIOS } from '../generation/metadata.js';
 import type { Stage } from './stages.js';
 
+/** Storyboard limits (documented in the README): enough for a 60 s ad at 5 s a clip. */
+export const MAX_CLIPS = 12;
+export const MAX_FRAME_VARIATIONS = 8;
+
 /**
  * The options of a run, each declared once: its key in run_spec.json, its flag on `loop run` and
  * `loop enqueue`, its zod type, its default, its help and the stage that owns it. From this list
@@ -187,6 +191,23 @@ export const RUN_OPTIONS = [
     default: false,
     help: 'keep generation order; do not score images',
     stage: 'image-scoring',
+  }),
+  // storyboard stage (Story 8.3)
+  option({
+    key: 'num_clips',
+    flags: '--num-clips <n>',
+    type: z.number().int().min(1).max(MAX_CLIPS),
+    default: 3,
+    help: `clips the storyboard plans (1-${MAX_CLIPS})`,
+    stage: 'storyboard',
+  }),
+  option({
+    key: 'frame_variations',
+    flags: '--frame-variations <k>',
+    type: z.number().int().min(1).max(MAX_FRAME_VARIATIONS),
+    default: 1,
+    help: `candidates per storyboard frame; with more than 1 the scorer keeps the best (1-${MAX_FRAME_VARIATIONS})`,
+    stage: 'storyboard',
   }),
 ] as const;
 

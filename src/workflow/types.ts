@@ -73,6 +73,20 @@ export const STAGE_OUTPUTS = {
     worker: z.string().optional(),
     scorer_session_loads: z.number().int().nonnegative().optional(),
   }),
+  storyboard: z.object({
+    storyboard_dir: z.string(),
+    metadata_file: z.string(),
+    contact_sheet: z.string(),
+    clips: z.number().int().positive(),
+    frames_made: z.number().int().nonnegative(),
+    failed_frames: z.array(z.string()),
+    planner: z.enum(['offline', 'openai']),
+    planner_note: z.string(),
+    backend: z.string(),
+    backend_note: z.string(),
+    /** The image clip 1 starts on (stage 2's best image in a run), relative to the run directory. */
+    from_image: z.string().nullable(),
+  }),
 } satisfies Partial<Record<Stage, z.ZodType>>;
 
 /** Stages with a built output schema; later stages join as they are built. */
@@ -83,7 +97,7 @@ export type StageOutputsInput<S extends BuiltStage> = z.input<(typeof STAGE_OUTP
 
 const summaryOf = <S extends BuiltStage>(stage: S) => z.object({ stage: z.literal(stage), ...common, outputs: STAGE_OUTPUTS[stage] });
 
-export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring')]);
+export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring'), summaryOf('storyboard')]);
 export type StageSummary = z.infer<typeof StageSummarySchema>;
 export type SummaryOf<S extends BuiltStage> = Extract<StageSummary, { stage: S }>;
 

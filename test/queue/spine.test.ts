@@ -109,10 +109,12 @@ function fanStage(draw: () => { ns: number[] }, hooks: { groups?: () => void; or
       planFile: 'plan.json',
       planSchema: z.object({ ns: z.array(z.number()) }),
       draw: async () => draw(),
-      groups(c) {
-        hooks.groups?.();
-        return [{ kind: 'n', queue: 'image-generation', schema: z.object({ n: z.number() }), children: c.plan.ns.map((n) => ({ key: String(n), data: { n } })) }];
-      },
+      phases: [
+        (c) => {
+          hooks.groups?.();
+          return [{ kind: 'n', queue: 'image-generation', schema: z.object({ n: z.number() }), children: c.plan.ns.map((n) => ({ key: String(n), data: { n } })) }];
+        },
+      ],
     },
     run: recordingStage('image-generation', hooks.order ?? []).run as StageDefinition<'image-generation', { ns: number[] }>['run'],
   };

@@ -18,6 +18,11 @@ export interface SketchSpec {
   width: number;
   height: number;
   aspectRatio: string;
+  /**
+   * Colours taken from an init image (a storyboard frame keeps its source image's look): they
+   * replace the prompt's palette, and the reading says so (palette_source 'init image').
+   */
+  palette?: string[];
 }
 
 export const PANEL_TITLE = 'PREVIZ SKETCH — not a generated image';
@@ -82,7 +87,10 @@ export interface PanelPlan {
 
 /** Everything the panel draws, before it is SVG. Pure: the same spec gives the same plan. */
 export function planPanel(spec: SketchSpec): PanelPlan {
-  const { reading, mood } = readPromptFull(spec.prompt, spec.seed);
+  const read = readPromptFull(spec.prompt, spec.seed);
+  const fromImage = spec.palette && spec.palette.length > 0;
+  const reading = fromImage ? { ...read.reading, palette: spec.palette!, palette_names: spec.palette!, palette_source: 'init image' as const } : read.reading;
+  const mood = fromImage ? null : read.mood;
   const colours = drawingColours(reading, mood);
   const layout = layoutPanel(spec.width, spec.height, {
     title: PANEL_TITLE,

@@ -11,7 +11,7 @@ import { negated } from './text.js';
  *   4. a neutral default.
  * A mood word never overrides colours the prompt names: "warm" in a brand prompt is a tone.
  */
-export type PaletteSource = 'prompt colours' | 'brand' | `mood word ${string}` | 'default';
+export type PaletteSource = 'prompt colours' | 'brand' | `mood word ${string}` | 'default' | 'init image';
 
 export interface MoodPalette {
   name: string;
