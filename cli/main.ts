@@ -12,6 +12,7 @@ import { termSafe } from '../src/lib/terminal.js';
 import * as enhanceImagePrompt from './commands/enhance-image-prompt.js';
 import * as generateImages from './commands/generate-images.js';
 import * as scoreImages from './commands/score-images.js';
+import * as createStoryboard from './commands/create-storyboard.js';
 import * as models from './commands/models.js';
 import * as queue from './commands/queue.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   enhanceImagePrompt.register(program);
   generateImages.register(program);
   scoreImages.register(program);
+  createStoryboard.register(program);
   models.register(program);
   queue.register(program);
   return program;

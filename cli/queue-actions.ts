@@ -20,7 +20,7 @@ import { validateGenerationRequest } from '../src/generation/generate.js';
 import { summaryFor, type RunSpec, type StageSummary } from '../queues/payloads.js';
 import { CHECKPOINT_FILE } from '../src/workflow/records.js';
 import { resolveRunDir, runDirRef } from '../src/workflow/run-paths.js';
-import { enqueueRun, flowStages, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
+import { enqueueRun, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
 import { redisOutageMs, watchRun } from '../queues/watch.js';
 import { startWorkers } from '../workers/host.js';
 import { BUILT_QUEUES } from '../workers/registry.js';
@@ -189,7 +189,9 @@ async function runEmbedded(
       env,
       async (ctx) => {
         const { spec, carry } = await makeSpec(ctx);
-        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: flowStages(spec), concurrency: f.concurrency, device: f.device, logger });
+        // every stage of the workflow, not just this round's: stages fan out to each other's queues
+        // (the storyboard's frames are image-generation jobs, its picks scoring jobs)
+        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: stagesOf(spec.workflow), concurrency: f.concurrency, device: f.device, logger });
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);

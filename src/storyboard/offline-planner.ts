@@ -37,10 +37,15 @@ function sentences(text: string): string[] {
 
 /** Clauses a sentence hands over between ("…, then …", "… and then …", "…, as …"). */
 function clauses(sentence: string): string[] {
-  return sentence
+  const parts = sentence
     .split(/,?\s+(?:and then|then|after that|before|as|while|until)\s+|,\s+(?=[a-z]+s\b)/i)
     .map((c) => c.trim())
     .filter((c) => c.split(' ').length >= 2);
+  // "She pours the milk, then slides the cup": the second clause keeps its subject ("She slides …")
+  const words = parts[0]?.split(' ') ?? [];
+  const verbAt = words.findIndex((w, i) => i > 0 && /^[a-z]+s$/.test(w));
+  const subject = verbAt > 0 ? words.slice(0, verbAt).join(' ') : null;
+  return parts.map((c, i) => (i > 0 && subject && /^[a-z]+s\b/.test(c) ? `${subject} ${c}` : c));
 }
 
 export interface PromptParts {

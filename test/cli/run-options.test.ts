@@ -146,6 +146,7 @@ describe('prepareRun: flags to options', () => {
       ...['--agent-backend', 'offline', '--creative-model', 'gpt-x', '--critique-model', 'gpt-y', '--brand', BRAND, '--seed', '42'],
       ...['--num-image-variations', '3', '--aspect-ratio', '1:1', '--image-backend', 'sketch', '--image-model', 'owner/model'],
       ...['--fallback-model', 'a/b', '--fallback-model', 'c/d', '--negative-prompt', 'no text', '--skip-scoring'],
+      ...['--num-clips', '5', '--frame-variations', '2'],
     ];
     // the offline backends are the defaults without keys: ask with keys set, so they are not
     const { f, options } = await prepareRun(promptFile, await parseRunFlags(argv), withKeys, true);

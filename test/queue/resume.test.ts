@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,37 @@ describe('resume', () => {
     }
     // the last point may come after the run ended (then resume says so); the first two cannot
     expect(resumedMidway).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('a full run killed mid-storyboard and resumed makes no frame twice and ends with the same storyboard', async () => {
+    const work = tmp();
+    const FULL = [...RUN_FLAGS, '--workflow', 'full', '--num-clips', '4'];
+    const ref = await runCli(['run', START, ...FULL], { cwd: work, env: { LOOP_OUTPUT_DIR: join(work, 'ref') } });
+    expect(ref.code, ref.stderr).toBe(0);
+    const board = (d: string) => join(d, 'stage_3_storyboard');
+    const files = (d: string) => Object.fromEntries(readdirSync(board(d)).filter((f) => f.endsWith('.png')).sort().map((f) => [f, sha(join(board(d), f))]));
+    const expected = files(runDirs(join(work, 'ref'))[0]!);
+    expect(Object.keys(expected)).toContain('clip_004_end.png');
+
+    const out = join(work, 'killed');
+    const child = spawn(process.execPath, [CLI_PATH, 'run', START, ...FULL], { cwd: work, env: cliEnv({ LOOP_OUTPUT_DIR: out }, work), stdio: 'ignore', detached: true });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const framesMade = (d: string) => (existsSync(join(board(d), 'frames')) ? readdirSync(join(board(d), 'frames')).filter((f) => f.endsWith('.png')).length : 0);
+    const deadline = Date.now() + 30_000;
+    while (!(runDirs(out)[0] && framesMade(runDirs(out)[0]!) >= 2)) {
+      if (Date.now() > deadline) throw new Error('kill point never reached');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+    const dir = runDirs(out)[0]!;
+    const before = Object.fromEntries(readdirSync(join(board(dir), 'frames')).filter((f) => f.endsWith('.png')).map((f) => [f, statSync(join(board(dir), 'frames', f)).mtimeMs]));
+    const r = await runCli(['run', '--resume', dir], { cwd: work, env: { LOOP_OUTPUT_DIR: out } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/resumed at storyboard/);
+    expect(files(dir)).toEqual(expected);
+    // the frames made before the kill were not made again
+    for (const [f, mtime] of Object.entries(before)) expect(statSync(join(board(dir), 'frames', f)).mtimeMs, f).toBe(mtime);
   }, 120_000);
 
   it('a finished run is left alone; a tampered checkpoint is refused with one line and exit 11', async () => {
