@@ -45,7 +45,7 @@ const FrameJobSchema = z.object({
 });
 
 /** What a `pick` job on the scoring queue returns (workers/image-scoring.ts pickProcessor). */
-const PickValueSchema = z.object({ best: z.string(), scores: z.array(z.object({ file: z.string(), overall: z.number().nullable() })), metrics: z.array(z.string()) });
+const PickValueSchema = z.object({ best: z.string(), scores: z.array(z.object({ file: z.string(), overall: z.number().nullable(), rank_key: z.number().nullable() })), metrics: z.array(z.string()) });
 
 export const frameProcessor: ProcessorModule = {
   kind: 'plain',

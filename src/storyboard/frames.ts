@@ -63,7 +63,7 @@ function framePrompt(plan: StoryboardPlan, c: ClipPlan, size: ShotSize, lens: nu
   const chars = characterBlock(plan, c);
   return [
     `${cap(c.description)} (${moment})`,
-    `A ${SHOT_SIZE_WORDS[size]} ${ANGLE_WORDS[c.shot.angle] ?? c.shot.angle}, ${lens}mm lens; ${framing}`,
+    `${/^[aeiou]/i.test(SHOT_SIZE_WORDS[size]) ? 'An' : 'A'} ${SHOT_SIZE_WORDS[size]} ${ANGLE_WORDS[c.shot.angle] ?? c.shot.angle}, ${lens}mm lens; ${framing}`,
     `Setting: ${c.background}`,
     chars ? `Same character in every frame: ${chars}` : '',
     plan.style,

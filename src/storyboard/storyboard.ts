@@ -211,8 +211,11 @@ export async function makeFrame(
   return result;
 }
 
-/** The best of a frame's candidates by the scorer's overall (ties: the earlier candidate). */
-export async function pickBest(dir: string, files: string[], prompt: string, scorer: ImageScorer): Promise<{ best: string; scores: { file: string; overall: number | null }[]; metrics: string[] }> {
+/**
+ * The best of a frame's candidates, by the rank key image ranking uses (the overall before
+ * clamping to 0–100, so candidates beyond an anchor keep their order); ties: the earlier one.
+ */
+export async function pickBest(dir: string, files: string[], prompt: string, scorer: ImageScorer): Promise<{ best: string; scores: { file: string; overall: number | null; rank_key: number | null }[]; metrics: string[] }> {
   const results = await scorer.scoreBatch(files.map((f) => ({ path: join(dir, f) })), prompt);
   const sets = results.map((r) => r.scores?.metrics ?? {});
   const usable = commonMetrics(sets.filter((s) => Object.keys(s).length), scorer.weights);
@@ -221,7 +224,7 @@ export async function pickBest(dir: string, files: string[], prompt: string, sco
     return { file: files[i]!, overall: c?.overall ?? null, key: c?.rank_key ?? -Infinity };
   });
   const best = scored.reduce((a, b) => (b.key > a.key ? b : a));
-  return { best: best.file, scores: scored.map(({ file, overall }) => ({ file, overall })), metrics: [...usable, 'technical'] };
+  return { best: best.file, scores: scored.map(({ file, overall, key }) => ({ file, overall, rank_key: Number.isFinite(key) ? key : null })), metrics: [...usable, 'technical'] };
 }
 
 export interface FrameOutcome {
@@ -229,7 +232,7 @@ export interface FrameOutcome {
   chosen?: string;
   failed?: string;
   candidates: FrameResult[];
-  pick?: { scores: { file: string; overall: number | null }[]; metrics: string[] };
+  pick?: { scores: { file: string; overall: number | null; rank_key: number | null }[]; metrics: string[] };
 }
 
 export interface StoryboardResult {

@@ -220,9 +220,9 @@ describe('bad input and faults', () => {
     const w = await runCli(['enqueue', START, '--workflow', 'everything'], { cwd: work, env: base(work) });
     expect(w.code).toBe(2);
     expect(w.stderrLines).toHaveLength(1);
-    const f = await runCli(['run', START, '--workflow', 'full'], { cwd: work, env: base(work) });
+    const f = await runCli(['run', START, '--workflow', 'video-only'], { cwd: work, env: base(work) });
     expect(f.code).toBe(2);
-    expect(f.stderrLines).toEqual([expect.stringMatching(/workflow "full" is not available yet/)]);
+    expect(f.stderrLines).toEqual([expect.stringMatching(/workflow "video-only" is not available yet/)]);
     expect(existsSync(join(work, 'out'))).toBe(false);
   });
 });

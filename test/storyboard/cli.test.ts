@@ -279,13 +279,13 @@ describe('loop create-storyboard --frame-variations', () => {
     }
   });
 
-  it('the chosen candidate is the one with the highest overall in the recorded pick', () => {
+  it('the chosen candidate is the one with the highest rank key (the unclamped overall) in the recorded pick', () => {
     const wrong: string[] = [];
     for (const { stem, f } of generatedFrames()) {
       // ties: the earlier candidate
-      const best = f.pick.scores.reduce((a: Json, b: Json) => (b.overall > a.overall ? b : a));
+      const best = f.pick.scores.reduce((a: Json, b: Json) => (b.rank_key > a.rank_key ? b : a));
       if (f.chosen_candidate !== best.file)
-        wrong.push(`${stem}: chose ${f.chosen_candidate} but ${best.file} has the highest overall (${f.pick.scores.map((s: Json) => `${s.file.replace('frames/', '')}=${s.overall.toFixed(3)}`).join(', ')})`);
+        wrong.push(`${stem}: chose ${f.chosen_candidate} but ${best.file} has the highest rank key (${f.pick.scores.map((s: Json) => `${s.file.replace('frames/', '')}=${s.rank_key.toFixed(3)}`).join(', ')})`);
     }
     expect(wrong).toEqual([]);
   });
