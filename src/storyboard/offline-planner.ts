@@ -120,16 +120,19 @@ export function planOffline(o: { prompt: string; numClips: number; seed: number 
 
   // one beat per clip: with more beats than clips they are shared out in order; with fewer, the
   // prompt's beats open the piece and the arc carries it to its end
+  const fromPrompt = (i: number) => beats.length >= o.numClips || (i > 0 && i < beats.length);
   const clipBeats = roles.map((role, i) => {
     if (beats.length >= o.numClips) {
       const from = Math.floor((i * beats.length) / o.numClips);
       const to = Math.floor(((i + 1) * beats.length) / o.numClips);
       return beats.slice(from, to).join('; then ');
     }
-    return i < beats.length && i > 0 ? beats[i]! : ARC_BEAT[role](beats[Math.min(i, beats.length - 1)] ?? o.prompt, where);
+    return fromPrompt(i) ? beats[i]! : ARC_BEAT[role](beats[Math.min(i, beats.length - 1)] ?? o.prompt, where);
   });
 
-  const entities = [{ id: 'subject', name: subjectNoun, description: raw[0] ?? o.prompt, consistency_group: 'main-subject' }];
+  // the subject as the prompt first names it: its opening clause, not the whole prompt
+  const lead = (raw[0] ?? o.prompt).split(/,|;|\s+(?:while|as|then)\s+/)[0]!.trim();
+  const entities = [{ id: 'subject', name: subjectNoun, description: lead.split(' ').slice(0, 16).join(' '), consistency_group: 'main-subject' }];
   const clips: ClipPlan[] = roles.map((role, i) => {
     const slot = (s: string) => `clip${i + 1}-${s}`;
     const size = seededPick(o.seed, slot('size'), SIZE_FOR[role]);
@@ -143,7 +146,8 @@ export function planOffline(o: { prompt: string; numClips: number; seed: number 
       clip: i + 1,
       description: clipBeats[i]!,
       narrative_role: role,
-      background: (i < raw.length ? backgroundOf(raw[i]!) : null) ?? where,
+      // a beat of the prompt's own says where it happens; an arc beat stays where the piece began
+      background: (fromPrompt(i) ? backgroundOf(clipBeats[i]!) : null) ?? where,
       entities: ['subject'],
       depends_on: i === 0 ? [] : [i],
       shot: {

@@ -7,7 +7,8 @@ import type { ImageBackend } from '../generation/backend.js';
 import { ASPECT_RATIOS, type AspectRatio } from '../generation/metadata.js';
 import { addPngText, parametersText } from '../generation/png-text.js';
 import { variationSeeds } from '../generation/seeds.js';
-import { sizeFor } from '../generation/sizes.js';
+import { initImageField, sizeFor } from '../generation/sizes.js';
+import { DEFAULT_MODEL } from '../generation/replicate-backend.js';
 import { sha256File, sha256Hex } from '../lib/hash.js';
 import type { Logger } from '../lib/log.js';
 import { writeFileAtomic, writeJsonAtomic } from '../runs/atomic.js';
@@ -405,6 +406,13 @@ export async function designStoryboard(o: {
     fromImage = { file: SOURCE_IMAGE, origin: o.fromImage.origin, sha256: sha256Hex(png), strength: 0.65 };
   }
   const { frames, seeds, seedSource, specs } = designFrames({ plan, seed: o.seed, fromImage: !!fromImage });
+  // frames that keep a source image's look fall back only to models that take an init image
+  // (FLUX schnell, the image default's fallback, takes none); SDXL when none is left
+  let fallbackModels = o.fallbackModels;
+  if (fromImage && o.backend === 'replicate') {
+    fallbackModels = o.fallbackModels.filter((m) => initImageField(m) !== null);
+    if (!fallbackModels.length && o.model !== DEFAULT_MODEL) fallbackModels = [DEFAULT_MODEL];
+  }
   const design: StoryboardDesign = StoryboardDesignSchema.parse({
     version: 1,
     prompt: o.prompt,
@@ -420,7 +428,7 @@ export async function designStoryboard(o: {
     frame_variations: o.frameVariations,
     backend: o.backend,
     model: o.model,
-    fallback_models: o.fallbackModels,
+    fallback_models: fallbackModels,
     aspect_ratio: o.aspectRatio,
     negative_prompt: o.negativePrompt,
     from_image: fromImage,
