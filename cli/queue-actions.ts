@@ -37,10 +37,35 @@ const RunFlags = z.object({
   outputDir: z.string().optional(),
   concurrency: z.number().default(4), // run only
   device: z.string().default('cpu'), // run only; syntax checked by the flag's parser
+  dryRun: z.boolean().default(false),
+  maxCost: z.number().nonnegative().optional(),
   json: z.boolean(),
   verbose: z.boolean(),
 });
 type RunFlags = z.infer<typeof RunFlags>;
+
+/**
+ * Cost before spending: --dry-run prints the estimate per stage and stops (no Redis, no request,
+ * nothing written); --max-cost refuses a run whose estimate passes it. Returns an exit code when
+ * the command should stop here.
+ */
+async function costGate(f: RunFlags, options: RunSpec['options']): Promise<number | undefined> {
+  if (!f.dryRun && f.maxCost === undefined) return undefined;
+  const { estimateRun } = await import('../src/workflow/estimate.js');
+  const e = estimateRun(stagesOf(f.workflow), options);
+  const usd = (n: number | null) => (n === null ? 'unknown (no price)' : `$${n.toFixed(4)}`);
+  if (f.dryRun) {
+    if (f.json) process.stdout.write(JSON.stringify({ workflow: f.workflow, ...e }) + '\n');
+    else {
+      const rows = e.stages.map((s) => [s.stage, usd(s.cost_usd), s.basis]);
+      process.stdout.write(`${table(['stage', 'estimate', 'basis'], rows)}\ntotal ${usd(e.total_usd)}${e.lower_bound ? ' (lower bound: a model has no price)' : ''} · dry run: nothing was requested or written\n`);
+    }
+    return ExitCode.OK;
+  }
+  if (f.maxCost !== undefined && e.total_usd > f.maxCost)
+    throw new LoopError('USAGE', `the run would cost about $${e.total_usd.toFixed(2)}${e.lower_bound ? ' or more' : ''}, more than --max-cost $${f.maxCost.toFixed(2)}; nothing was started (see --dry-run)`);
+  return undefined;
+}
 
 const exitFor = (o: RunView['outcome']) => (o === 'completed' ? ExitCode.OK : o === 'partial' ? ExitCode.PARTIAL : ExitCode.FAILED);
 
@@ -141,6 +166,8 @@ export async function runCommand(input: string | undefined, raw: Record<string, 
   if (input === undefined) throw new LoopError('USAGE', 'missing the prompt file argument (or "-" for stdin), or --resume <checkpoint>');
   const env = checkConfig();
   const { f, prompt, options } = await prepareRun(input, raw, env, true);
+  const stop = await costGate(f, options);
+  if (stop !== undefined) return stop;
   if (WORKFLOW_STAGES[f.workflow]?.includes('image-scoring') && !f.skipScoring) {
     resolveDevice(f.device);
     resolveCheckedModelsDir(undefined, env);
@@ -246,6 +273,8 @@ export async function resumeCommand(path: string, raw: Record<string, unknown>):
 export async function enqueueCommand(input: string, raw: Record<string, unknown>): Promise<number> {
   const env = checkConfig();
   const { f, prompt, options } = await prepareRun(input, raw, env, false);
+  const stop = await costGate(f, options);
+  if (stop !== undefined) return stop;
   return withContext(env, async (ctx) => {
     const spec = await newSpec(f, env, prompt, input, options);
     const { root } = await enqueueRun(ctx, spec, { outputRoot: env.LOOP_OUTPUT_DIR });

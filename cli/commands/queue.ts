@@ -68,6 +68,8 @@ export function addRunFlags(cmd: Command, embedsWorkers: boolean, decls: RunOpti
   for (const d of decls) cmd.addOption(runOptionFlag(d));
   cmd
     .option('--output-dir <dir>', 'root for run directories (default <LOOP_OUTPUT_DIR>/feedback_loops)')
+    .option('--dry-run', 'print what the run would cost per stage (price table) and exit: no request, nothing written', false)
+    .option('--max-cost <usd>', 'refuse to start when the estimated cost passes this many USD', floatArg('--max-cost', 0, 1_000_000))
     .option('--json', 'print machine-readable JSON', false)
     .option('-v, --verbose', 'log every call', false);
   // the embedded workers' flags; enqueue accepts them too (same flags as run, so a script can

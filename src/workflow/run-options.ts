@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LoopError } from '../errors.js';
 import type { Env } from '../config/env.js';
 import { AGENT_BACKEND_NAMES, defaultBackend, defaultBackendHelp, IMAGE_BACKEND_NAMES, resolveBackend } from '../config/backends.js';
 import { DEFAULT_VARIATIONS, MAX_SEED, MAX_VARIATIONS } from '../generation/limits.js';
@@ -8,6 +9,7 @@ import type { Stage } from './stages.js';
 /** Storyboard limits (documented in the README): enough for a 60 s ad at 5 s a clip. */
 export const MAX_CLIPS = 12;
 export const MAX_FRAME_VARIATIONS = 8;
+export const MAX_VIDEO_ATTEMPTS = 8;
 
 /**
  * The options of a run, each declared once: its key in run_spec.json, its flag on `loop run` and
@@ -208,6 +210,51 @@ export const RUN_OPTIONS = [
     default: 1,
     help: `candidates per storyboard frame; with more than 1 the scorer keeps the best (1-${MAX_FRAME_VARIATIONS})`,
     stage: 'storyboard',
+  }),
+  // video prompt and video generation stages (Stories 9.1, 9.2)
+  option({
+    key: 'max_iterations_video',
+    flags: '--max-iterations-video <n>',
+    type: z.number().int().min(1).max(10),
+    default: 3,
+    help: 'video prompt enhancement rounds per clip (1-10)',
+    stage: 'video-prompt',
+  }),
+  option({
+    key: 'threshold_video',
+    flags: '--threshold-video <score>',
+    type: z.number().min(0).max(100),
+    default: 85,
+    help: 'video prompt score to stop at (0-100)',
+    stage: 'video-prompt',
+  }),
+  option({
+    key: 'num_video_attempts',
+    flags: '--num-video-attempts <n>',
+    type: z.number().int().min(1).max(MAX_VIDEO_ATTEMPTS),
+    default: 3,
+    help: `videos generated per clip (1-${MAX_VIDEO_ATTEMPTS})`,
+    stage: 'video-generation',
+  }),
+  option({
+    key: 'video_backend',
+    flags: '--video-backend <name>',
+    type: z.enum(['animatic', 'replicate']),
+    help: 'video generation: animatic (offline, not model output) or replicate (default: replicate when REPLICATE_API_TOKEN is set)',
+    stage: 'video-generation',
+    resolve: (value, ctx) => {
+      if (value === 'replicate' && ctx.checkKeys && !ctx.env.REPLICATE_API_TOKEN)
+        throw new LoopError('CONFIG', `${ctx.flag} replicate needs REPLICATE_API_TOKEN (in the environment or .env); or use ${ctx.flag} animatic`);
+      return value ?? (ctx.env.REPLICATE_API_TOKEN ? 'replicate' : 'animatic');
+    },
+  }),
+  option({
+    key: 'video_model',
+    flags: '--video-model <model>',
+    type: ModelIdSchema,
+    default: 'kwaivgi/kling-v2.1',
+    help: 'Replicate video model, owner/name[:version] (start/end-frame models: Kling v2.1, Luma Ray, Hailuo-02, Veo 3.1, Wan 2.2 i2v)',
+    stage: 'video-generation',
   }),
 ] as const;
 

@@ -87,6 +87,23 @@ export const STAGE_OUTPUTS = {
     /** The image clip 1 starts on (stage 2's best image in a run), relative to the run directory. */
     from_image: z.string().nullable(),
   }),
+  'video-prompt': z.object({
+    motion_file: z.string(),
+    clips: z.number().int().positive(),
+    backend: z.string(),
+    backend_note: z.string(),
+  }),
+  'video-generation': z.object({
+    generation_dir: z.string(),
+    trace_file: z.string(),
+    clips: z.number().int().positive(),
+    videos: z.number().int().nonnegative(),
+    failed: z.number().int().nonnegative(),
+    backend: z.string(),
+    model: z.string(),
+    backend_note: z.string(),
+    estimated_cost_usd: z.number().nullable(),
+  }),
 } satisfies Partial<Record<Stage, z.ZodType>>;
 
 /** Stages with a built output schema; later stages join as they are built. */
@@ -97,7 +114,7 @@ export type StageOutputsInput<S extends BuiltStage> = z.input<(typeof STAGE_OUTP
 
 const summaryOf = <S extends BuiltStage>(stage: S) => z.object({ stage: z.literal(stage), ...common, outputs: STAGE_OUTPUTS[stage] });
 
-export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring'), summaryOf('storyboard')]);
+export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring'), summaryOf('storyboard'), summaryOf('video-prompt'), summaryOf('video-generation')]);
 export type StageSummary = z.infer<typeof StageSummarySchema>;
 export type SummaryOf<S extends BuiltStage> = Extract<StageSummary, { stage: S }>;
 

@@ -147,6 +147,7 @@ describe('prepareRun: flags to options', () => {
       ...['--num-image-variations', '3', '--aspect-ratio', '1:1', '--image-backend', 'sketch', '--image-model', 'owner/model'],
       ...['--fallback-model', 'a/b', '--fallback-model', 'c/d', '--negative-prompt', 'no text', '--skip-scoring'],
       ...['--num-clips', '5', '--frame-variations', '2'],
+      ...['--max-iterations-video', '2', '--threshold-video', '70', '--num-video-attempts', '2', '--video-backend', 'animatic', '--video-model', 'luma/ray'],
     ];
     // the offline backends are the defaults without keys: ask with keys set, so they are not
     const { f, options } = await prepareRun(promptFile, await parseRunFlags(argv), withKeys, true);

@@ -6,6 +6,9 @@
  *   GET  /v1/predictions/{id}                    (poll; 404 for an unknown id)
  *   POST /v1/predictions/{id}/cancel
  *   GET  /files/{id}.png                         (the output it also serves: a PNG rendered by sharp)
+ *   GET  /files/{id}.{ext}                       (or, for a model given in `outputs`, the bytes given
+ *                                                  there, e.g. an MP4 as video/mp4, its URL as the
+ *                                                  prediction's output string as video models answer)
  * Predictions go starting → processing → succeeded (or failed / canceled) over `latencyMs`; a
  * `processing` fault holds one in `processing` for N polls (or until canceled), and expire(id)
  * removes a finished prediction's output as the real API does after an hour. Faults are injected
@@ -54,6 +57,19 @@ export interface FakeRequest {
   status?: number;
 }
 
+/**
+ * What a model's predictions output instead of the rendered PNG (video models: an MP4). The URL
+ * ends in `.${ext}` and serves `bytes` with `contentType`; `shape` 'string' (the default here,
+ * as video models answer) makes the output the URL itself, 'array' a one-element list as image
+ * models do. `bytes` may depend on the prediction's input.
+ */
+export interface FakeOutput {
+  bytes: Buffer | ((input: Record<string, unknown>) => Buffer);
+  contentType: string;
+  ext: string;
+  shape?: 'string' | 'array';
+}
+
 export interface FakeReplicateOptions {
   token?: string;
   latencyMs?: number;
@@ -64,6 +80,8 @@ export interface FakeReplicateOptions {
   /** Cap on how long `Prefer: wait` holds a reply (the real API: 60 s). */
   waitCapMs?: number;
   faults?: FaultRule[];
+  /** By model: serve these bytes as its output (see FakeOutput). Models not named get the PNG. */
+  outputs?: Record<string, FakeOutput>;
 }
 
 interface Pred {
@@ -107,6 +125,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
   const requests: FakeRequest[] = [];
   const preds = new Map<string, Pred>();
   const files = new Map<string, Buffer>();
+  const outputs = new Map<string, FakeOutput>(Object.entries(opts.outputs ?? {}));
   let inFlight = 0;
   let seq = 0;
   const counts = { create: 0, get: 0, file: 0 };
@@ -131,6 +150,11 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
   };
 
   let origin = '';
+  const outputOf = (p: Pred): string | string[] => {
+    const o = outputs.get(p.model);
+    const url = `${origin}/files/${p.id}.${o?.ext ?? 'png'}`;
+    return o && (o.shape ?? 'string') === 'string' ? url : [url];
+  };
   const view = (p: Pred) => {
     const status = statusOf(p);
     return {
@@ -139,7 +163,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       version: p.version ?? 'dp-fake',
       input: p.input,
       logs: '',
-      output: status === 'succeeded' && !p.removed ? [`${origin}/files/${p.id}.png`] : null,
+      output: status === 'succeeded' && !p.removed ? outputOf(p) : null,
       data_removed: Boolean(p.removed),
       error: status === 'failed' ? (p.error ?? 'CUDA out of memory') : null,
       status,
@@ -203,7 +227,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
     const byModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(url.pathname);
     const getPred = /^\/v1\/predictions\/([^/]+)$/.exec(url.pathname);
     const cancelPred = /^\/v1\/predictions\/([^/]+)\/cancel$/.exec(url.pathname);
-    const file = /^\/files\/([^/]+)\.png$/.exec(url.pathname);
+    const file = /^\/files\/([^/.]+)\.([a-z0-9]+)$/.exec(url.pathname);
     const kind: FakeRequest['kind'] =
       req.method === 'POST' && (byModel || url.pathname === '/v1/predictions') ? 'create'
       : req.method === 'GET' && getPred ? 'get'
@@ -234,14 +258,15 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
       counts.file++;
       const id = file![1]!;
       const p = preds.get(id);
-      if (!p || p.removed) return send(res, rec, 404, { detail: 'Not found.' });
+      const out = p ? outputs.get(p.model) : undefined;
+      if (!p || p.removed || file![2] !== (out?.ext ?? 'png')) return send(res, rec, 404, { detail: 'Not found.' });
       const f = fault('file', { model: p.model, input: p.input, n: counts.file });
       if (applyHttpFault(f, res, req, rec)) return;
-      let bytes = files.get(id) ?? (await render(p));
+      let bytes = files.get(id) ?? (out ? (typeof out.bytes === 'function' ? out.bytes(p.input) : out.bytes) : await render(p));
       files.set(id, bytes);
       if (f?.kind === 'truncate') bytes = bytes.subarray(0, Math.floor(bytes.length / 2));
       rec.status = 200;
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(bytes.length) });
+      res.writeHead(200, { 'content-type': out?.contentType ?? 'image/png', 'content-length': String(bytes.length) });
       return res.end(bytes);
     }
 
@@ -337,6 +362,11 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}) {
     },
     setLatency: (ms: number) => {
       latencyMs = ms;
+    },
+    /** Serve `out` as `model`'s output from now on (undefined: back to the rendered PNG). */
+    setOutput: (model: string, out: FakeOutput | undefined) => {
+      if (out) outputs.set(model, out);
+      else outputs.delete(model);
     },
     creates: () => requests.filter((r) => r.kind === 'create'),
     /** Predictions created (and so paid for) since the last reset(). */
