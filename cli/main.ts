@@ -10,9 +10,12 @@ import { ExitCode } from '../src/errors.js';
 import { dataFile } from '../src/lib/paths.js';
 import { termSafe } from '../src/lib/terminal.js';
 import * as enhanceImagePrompt from './commands/enhance-image-prompt.js';
+import * as enhanceVideoPrompt from './commands/enhance-video-prompt.js';
 import * as generateImages from './commands/generate-images.js';
 import * as scoreImages from './commands/score-images.js';
+import * as scoreVideos from './commands/score-videos.js';
 import * as createStoryboard from './commands/create-storyboard.js';
+import * as generateVideos from './commands/generate-videos.js';
 import * as models from './commands/models.js';
 import * as queue from './commands/queue.js';
 
@@ -29,9 +32,12 @@ export function buildProgram(): Command {
       outputError: (str, write) => write(`loop: error: ${termSafe(str.replace(/^error:\s*/i, '').trim(), { multiline: true })}\n`),
     });
   enhanceImagePrompt.register(program);
+  enhanceVideoPrompt.register(program);
   generateImages.register(program);
   scoreImages.register(program);
+  scoreVideos.register(program);
   createStoryboard.register(program);
+  generateVideos.register(program);
   models.register(program);
   queue.register(program);
   return program;

@@ -34,6 +34,11 @@ export const PROCESSORS: Partial<Record<QueueName, () => Promise<ProcessorModule
     return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScorers }, m.pickProcessor];
   },
   storyboard: async () => [{ kind: 'stage', def: (await import('./storyboard.js')).storyboardStage }],
+  'video-prompt': async () => [{ kind: 'stage', def: (await import('./video-prompt.js')).videoPromptStage }],
+  'video-generation': async () => {
+    const m = await import('./video-generation.js');
+    return [{ kind: 'stage', def: m.videoGenerationStage }, m.attemptProcessor];
+  },
 };
 
 export const BUILT_QUEUES = (Object.keys(PROCESSORS) as QueueName[]);

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Job } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QueueContext } from '../../queues/context.js';
+import { RunOptionsSchema, summaryFor, type RunSpec } from '../../queues/payloads.js';
+import { childJobId, enqueueRun } from '../../queues/runs.js';
+import { watchRun } from '../../queues/watch.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { probeVideo } from '../../src/video/ffmpeg.js';
+import { StoryboardMotionFileSchema } from '../../src/video-prompt/storyboard-mode.js';
+import { readCheckpoint } from '../../src/workflow/records.js';
+import { startWorkers } from '../../workers/host.js';
+import { BUILT_QUEUES } from '../../workers/registry.js';
+import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+
+/**
+ * Stages 4 and 5 of a full run on real Redis, offline: the video prompt loop per storyboard clip,
+ * then one `attempt` job per clip × attempt on the video-generation queue making animatics that
+ * start and end on the storyboard's frames.
+ */
+const prefix = uniquePrefix('video-stages');
+let ctx: QueueContext;
+let root: string;
+
+beforeAll(async () => {
+  ctx = new QueueContext(REDIS_URL, prefix);
+  root = await mkdtemp(join(tmpdir(), 'loop-video-stages-'));
+});
+afterAll(async () => {
+  await ctx.close();
+  await cleanPrefix(prefix);
+});
+
+describe('the video stages in a full run', () => {
+  it('enhances each clip\'s motion prompt, then makes clips × attempts videos from the storyboard frames', async () => {
+    const id = `v-${Date.now()}`;
+    const s: RunSpec = {
+      run_id: id,
+      workflow: 'full',
+      run_dir: `feedback_loops/${id}`,
+      prompt: 'a cat sleeping on a windowsill in the afternoon',
+      prompt_source: 'test',
+      options: RunOptionsSchema.parse({ seed: 5, num_image_variations: 2, max_iterations_image: 1, agent_backend: 'offline', image_backend: 'sketch', num_clips: 2, num_video_attempts: 2, max_iterations_video: 2, video_backend: 'animatic', aspect_ratio: '16:9' }),
+      created_at: new Date().toISOString(),
+      round: 0,
+      start_stage: null,
+    };
+    const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: BUILT_QUEUES, concurrency: 3, logger: silentLogger, outputRoot: root });
+    let view;
+    try {
+      await enqueueRun(ctx, s, { outputRoot: root });
+      view = await watchRun(ctx, s, () => {}, { tickMs: 200 });
+    } finally {
+      await host.close();
+    }
+    expect(view.outcome, view.error).toBe('completed');
+    const dir = join(root, s.run_dir);
+    const vp = summaryFor(view.stages, 'video-prompt')!;
+    const motion = StoryboardMotionFileSchema.parse(JSON.parse(await readFile(join(dir, vp.outputs.motion_file), 'utf8')));
+    expect(motion.clips).toHaveLength(2);
+    const vg = summaryFor(view.stages, 'video-generation')!;
+    expect(vg.outputs.videos).toBe(4);
+    expect(vg.outputs.backend).toBe('animatic');
+    expect(vg.outputs.backend_note).toMatch(/not model output/);
+    for (const clip of ['clip_001', 'clip_002'])
+      for (const v of ['video_001', 'video_002']) {
+        const p = join(dir, 'stage_5_video_generation', clip, `${v}.mp4`);
+        expect(existsSync(p), p).toBe(true);
+        const meta = JSON.parse(await readFile(join(dir, 'stage_5_video_generation', clip, `${v}_metadata.json`), 'utf8'));
+        expect(meta.start_frame).toMatch(/^stage_3_storyboard\/clip_00\d_start\.png$/);
+        expect((await probeVideo(p)).codec).toMatch(/h264/);
+      }
+    const job = await Job.fromId(ctx.queue('video-generation'), childJobId(s, 'attempt', 'c002-a2'));
+    expect(job?.name).toBe('attempt');
+    expect(await job?.getState()).toBe('completed');
+    const cp = await readCheckpoint(join(dir, 'workflow_checkpoint.json'));
+    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation']);
+    expect(cp.artifacts.map((a) => a.path)).toContain('stage_5_video_generation/clip_002/video_002.mp4');
+  }, 120_000);
+});
