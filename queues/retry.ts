@@ -15,7 +15,20 @@ export const isPropagatedFailure = (reason: string | undefined) => /^child \S+ f
  */
 export async function retryRun(ctx: QueueContext, spec: RunSpec): Promise<JobView[]> {
   const view = await inspectRun(ctx, spec);
-  const failed = view.jobs.filter((j) => j.state === 'failed' && !isPropagatedFailure(j.failedReason)).sort((a, b) => b.depth - a.depth);
+  const own = (j: JobView) => j.state === 'failed' && !isPropagatedFailure(j.failedReason);
+  // A failed job with a failed job under it (a stage that refused a storyboard missing a frame)
+  // waits for that one: retrying both at once would let it run on the old result. It re-runs
+  // when the job under it has finished, like any finished parent.
+  const blocked = new Set<JobView>();
+  view.jobs.forEach((j, i) => {
+    if (!own(j)) return;
+    for (let k = i - 1, depth = j.depth; k >= 0 && depth > 0; k--)
+      if (view.jobs[k]!.depth < depth) {
+        depth = view.jobs[k]!.depth;
+        blocked.add(view.jobs[k]!); // an ancestor of a failed job (jobs are listed parent first)
+      }
+  });
+  const failed = view.jobs.filter((j) => own(j) && !blocked.has(j)).sort((a, b) => b.depth - a.depth);
   for (const j of failed) {
     const job = await Job.fromId(ctx.queue(j.queue as QueueName), j.id);
     await job?.retry('failed', { resetAttemptsMade: true });

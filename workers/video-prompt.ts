@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { loadEnv } from '../src/config/env.js';
+import { LoopError } from '../src/errors.js';
 import { CostLedger } from '../src/runs/ledger.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
@@ -19,6 +20,9 @@ export const videoPromptStage: StageDefinition<'video-prompt'> = {
     const o = ctx.spec.options;
     const sb = summaryFor(ctx.previous, 'storyboard');
     if (!sb) throw new Error('[internal] the video-prompt stage needs the storyboard stage before it');
+    // a clip without its frames has no arc to write for: the run waits for `loop retry` to make them
+    if (sb.outputs.failed_frames.length)
+      throw new LoopError('INPUT', `the storyboard has failed frames (${sb.outputs.failed_frames.join(', ')}): \`loop retry ${ctx.spec.run_id}\` makes them, then the video stages run`);
     const { enhanceStoryboardMotion, MOTION_FILE } = await import('../src/video-prompt/storyboard-mode.js');
     const ledger = new CostLedger();
     const r = await enhanceStoryboardMotion({

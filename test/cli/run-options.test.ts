@@ -134,10 +134,10 @@ describe('prepareRun: flags to options', () => {
     expect(prompt).toMatch(/a cat/);
     expect(f.workflow).toBe('image-only');
     // no keys: the offline backends, decided here and written into the spec
-    expect(options).toEqual(RunOptionsSchema.parse({ agent_backend: 'offline', image_backend: 'sketch' }));
+    expect(options).toEqual(RunOptionsSchema.parse({ agent_backend: 'offline', image_backend: 'sketch', video_backend: 'animatic' }));
     expect(RunOptionsSchema.parse(JSON.parse(JSON.stringify(options)))).toEqual(options);
     const keyed = await prepareRun(promptFile, await parseRunFlags([]), withKeys, true);
-    expect([keyed.options.agent_backend, keyed.options.image_backend]).toEqual(['openai', 'replicate']);
+    expect([keyed.options.agent_backend, keyed.options.image_backend, keyed.options.video_backend]).toEqual(['openai', 'replicate', 'replicate']);
   });
 
   it('every declared option reaches the options under its key (add a sample here for a new one)', async () => {

@@ -73,7 +73,7 @@ async function withWorkers<T>(fn: () => Promise<T>): Promise<T> {
 
 describe('the storyboard stage in a full run', () => {
   it('starts on the best image; frames on the image-generation queue, picks on the scoring queue; checkpointed', async () => {
-    const s = spec({ frame_variations: 2 });
+    const s = spec({ frame_variations: 2, num_video_attempts: 1, video_backend: 'animatic' });
     const view = await withWorkers(async () => {
       await enqueueRun(ctx, s, { outputRoot: root });
       return watchRun(ctx, s, () => {}, { tickMs: 200 });
@@ -98,19 +98,22 @@ describe('the storyboard stage in a full run', () => {
     expect(meta.clips[0].end.candidates).toHaveLength(2);
     expect(meta.clips[0].end.chosen_candidate).toBe((pick!.returnvalue as { best: string }).best);
     const cp = await readCheckpoint(join(dir, 'workflow_checkpoint.json'));
-    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard']);
+    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation']);
     expect(cp.artifacts.map((a) => a.path)).toContain('stage_3_storyboard/clip_002_end.png');
   }, 60_000);
 
-  it('a frame that fails for good makes the run partial with the frame marked; retry makes it', async () => {
-    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-dev', fallback_models: [] });
+  it('a frame that fails for good: the storyboard marks it, the video stages wait for it; retry makes it and the run completes', async () => {
+    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-dev', fallback_models: [], num_video_attempts: 1, video_backend: 'animatic' });
     fake.reset();
     const clip2End = (input: Record<string, unknown> | undefined) => String(input?.prompt ?? '').includes('seen closer') && String(input?.prompt ?? '').includes('(end of the clip)');
     fake.setFaults([{ on: 'create', match: ({ input }) => clip2End(input), times: 1000, fault: { kind: 'fail', error: 'provider down' } }]);
     await withWorkers(async () => {
       await enqueueRun(ctx, s, { outputRoot: root });
       const first = await watchRun(ctx, s, () => {}, { tickMs: 200 });
-      expect(first.outcome, first.error).toBe('partial');
+      // the storyboard is written with the frame marked failed; the video prompt stage refuses a clip without its frames
+      expect(first.outcome, first.error).toBe('failed');
+      const vp = first.jobs.find((j) => j.queue === 'video-prompt')!;
+      expect(vp.failedReason).toMatch(/^\[input\] the storyboard has failed frames \(clip_002_end\.png\): `loop retry/);
       const board = join(root, s.run_dir, 'stage_3_storyboard');
       const meta = JSON.parse(await readFile(join(board, 'storyboard_metadata.json'), 'utf8'));
       expect(meta.failed_frames).toEqual(['clip_002_end.png']);
@@ -124,6 +127,7 @@ describe('the storyboard stage in a full run', () => {
       expect(inputOf(withInit[0]!).prompt_strength).toBe(0.65);
 
       fake.setFaults([]); // the provider is back
+      // the frame only: the video prompt stage re-runs once the storyboard has it
       expect((await retryRun(ctx, s)).map((j) => j.id)).toEqual([childJobId(s, 'frame', 'c002-end-v1')]);
       const done = await watchRun(ctx, s, () => {}, { tickMs: 200 });
       expect(done.outcome).toBe('completed');
