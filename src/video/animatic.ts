@@ -223,11 +223,15 @@ class Sampler {
   private readonly c0: Int32Array;
   private readonly c1: Int32Array;
   private readonly cf: Int32Array;
-  private readonly cc: Int32Array;
+  /** Per-column and per-row coverage of the last sample (0..255); a pixel's is their product / 255. */
+  readonly cc: Int32Array;
   private readonly r0: Int32Array;
   private readonly r1: Int32Array;
   private readonly rf: Int32Array;
-  private readonly rc: Int32Array;
+  readonly rc: Int32Array;
+  /** The columns [spanX0, spanX1) fully covered in the last sample. */
+  spanX0 = 0;
+  spanX1 = 0;
   private readonly h0: Int32Array;
   private readonly h1: Int32Array;
   constructor(
@@ -280,12 +284,22 @@ class Sampler {
     const fullY = this.axis(H, win.y, win.h / H, this.r0, this.r1, this.rf, this.rc, W * 3);
     const full = fullX && fullY;
     const { c0, c1, cf, cc, r0, r1, rf, rc } = this;
+    let x0 = 0;
+    while (x0 < W && cc[x0] !== 255) x0++;
+    let x1 = x0;
+    while (x1 < W && cc[x1] === 255) x1++;
+    this.spanX0 = x0;
+    this.spanX1 = x1;
     const W3 = W * 3;
     let rowA = this.h0;
     let rowB = this.h1;
     let keyA = -1;
     let keyB = -1;
     for (let y = 0; y < H; y++) {
+      if (rc[y] === 0) {
+        cov.fill(0, y * W, (y + 1) * W);
+        continue;
+      }
       const ka = r0[y]!;
       const kb = r1[y]!;
       const fy = rf[y]!;
@@ -337,7 +351,8 @@ function hpass(src: Uint8Array, row: number, W: number, c0: Int32Array, c1: Int3
 
 /** The per-frame compositor: start layer, end layer, fill, dissolve. */
 export class FrameRenderer {
-  private readonly sampler: Sampler;
+  private readonly sa: Sampler;
+  private readonly sb: Sampler;
   private readonly la: Uint8Array;
   private readonly lb: Uint8Array;
   private readonly ca: Uint8Array;
@@ -353,7 +368,8 @@ export class FrameRenderer {
     readonly fill: Buffer,
     readonly path: CameraPath,
   ) {
-    this.sampler = new Sampler(W, H);
+    this.sa = new Sampler(W, H);
+    this.sb = new Sampler(W, H);
     this.la = new Uint8Array(W * H * 3);
     this.lb = new Uint8Array(W * H * 3);
     this.ca = new Uint8Array(W * H);
@@ -367,8 +383,8 @@ export class FrameRenderer {
     const win = this.path.at(p);
     const fill = this.fill;
     if (!this.end) {
-      if (isCovering(win, W, H) && this.sampler.sample(this.start, win, out, this.ca)) return out;
-      if (!this.sampler.sample(this.start, win, this.la, this.ca)) composite(out, this.la, this.ca, fill);
+      if (isCovering(win, W, H) && this.sa.sample(this.start, win, out, this.ca)) return out;
+      if (!this.sa.sample(this.start, win, this.la, this.ca)) composite(out, this.la, this.ca, fill);
       else out.set(this.la);
       return out;
     }
@@ -378,10 +394,10 @@ export class FrameRenderer {
     const wq = Math.round(Math.min(1, Math.max(0, w)) * 256);
     const needA = wq < 256 || !isCovering(winB, W, H);
     const needB = wq > 0 || !isCovering(win, W, H);
-    if (!needB && this.sampler.sample(this.start, win, out, this.ca)) return out;
-    if (!needA && this.sampler.sample(this.end, winB, out, this.cb)) return out;
-    const fullA = needA ? this.sampler.sample(this.start, win, this.la, this.ca) : false;
-    const fullB = needB ? this.sampler.sample(this.end, winB, this.lb, this.cb) : false;
+    if (!needB && this.sa.sample(this.start, win, out, this.ca)) return out;
+    if (!needA && this.sb.sample(this.end, winB, out, this.cb)) return out;
+    const fullA = needA ? this.sa.sample(this.start, win, this.la, this.ca) : false;
+    const fullB = needB ? this.sb.sample(this.end, winB, this.lb, this.cb) : false;
     const { la, lb, ca, cb } = this;
     if (fullA && fullB) {
       const v = 256 - wq;
@@ -389,34 +405,54 @@ export class FrameRenderer {
       return out;
     }
     // Some pixels lie off a layer: start over end over fill, end over start over fill, then the
-    // dissolve between the two. Pixels on both layers (or on exactly one) take the integer paths.
+    // dissolve between the two. Per row, the columns on both layers take a tight integer loop,
+    // the rest the per-pixel composite.
     const wf = wq / 256;
     const v = 256 - wq;
-    for (let px = 0, i = 0; px < W * H; px++, i += 3) {
-      const ai = !needA ? 0 : fullA ? 255 : ca[px]!;
-      const bi = !needB ? 0 : fullB ? 255 : cb[px]!;
-      if (ai === 255 && bi === 255) {
-        out[i] = (la[i]! * v + lb[i]! * wq + 128) >> 8;
-        out[i + 1] = (la[i + 1]! * v + lb[i + 1]! * wq + 128) >> 8;
-        out[i + 2] = (la[i + 2]! * v + lb[i + 2]! * wq + 128) >> 8;
-      } else if (ai === 255 && bi === 0) {
-        out[i] = la[i]!;
-        out[i + 1] = la[i + 1]!;
-        out[i + 2] = la[i + 2]!;
-      } else if (ai === 0 && bi === 255) {
-        out[i] = lb[i]!;
-        out[i + 1] = lb[i + 1]!;
-        out[i + 2] = lb[i + 2]!;
-      } else {
-        const a = ai / 255;
-        const b = bi / 255;
-        for (let c = 0; c < 3; c++) {
-          const A = la[i + c]!;
-          const B = lb[i + c]!;
-          const F = fill[i + c]!;
-          const c1 = A * a + (B * b + F * (1 - b)) * (1 - a);
-          const c2 = B * b + (A * a + F * (1 - a)) * (1 - b);
-          out[i + c] = Math.round(c1 + (c2 - c1) * wf);
+    const { sa, sb } = this;
+    for (let y = 0; y < H; y++) {
+      const rowA = needA && (fullA || sa.rc[y] === 255);
+      const rowB = needB && (fullB || sb.rc[y] === 255);
+      let lo = 0;
+      let hi = 0;
+      if (rowA && rowB) {
+        lo = Math.max(fullA ? 0 : sa.spanX0, fullB ? 0 : sb.spanX0);
+        hi = Math.min(fullA ? W : sa.spanX1, fullB ? W : sb.spanX1);
+        if (hi < lo) hi = lo;
+        for (let i = (y * W + lo) * 3, e = (y * W + hi) * 3; i < e; i++) out[i] = (la[i]! * v + lb[i]! * wq + 128) >> 8;
+      }
+      for (let x = 0; x < W; x++) {
+        if (x === lo && hi > lo) {
+          x = hi - 1;
+          continue;
+        }
+        const px = y * W + x;
+        const i = px * 3;
+        const ai = !needA ? 0 : fullA ? 255 : ca[px]!;
+        const bi = !needB ? 0 : fullB ? 255 : cb[px]!;
+        if (ai === 255 && bi === 255) {
+          out[i] = (la[i]! * v + lb[i]! * wq + 128) >> 8;
+          out[i + 1] = (la[i + 1]! * v + lb[i + 1]! * wq + 128) >> 8;
+          out[i + 2] = (la[i + 2]! * v + lb[i + 2]! * wq + 128) >> 8;
+        } else if (ai === 255 && bi === 0) {
+          out[i] = la[i]!;
+          out[i + 1] = la[i + 1]!;
+          out[i + 2] = la[i + 2]!;
+        } else if (ai === 0 && bi === 255) {
+          out[i] = lb[i]!;
+          out[i + 1] = lb[i + 1]!;
+          out[i + 2] = lb[i + 2]!;
+        } else {
+          const a = ai / 255;
+          const b = bi / 255;
+          for (let c = 0; c < 3; c++) {
+            const A = la[i + c]!;
+            const B = lb[i + c]!;
+            const F = fill[i + c]!;
+            const c1 = A * a + (B * b + F * (1 - b)) * (1 - a);
+            const c2 = B * b + (A * a + F * (1 - a)) * (1 - b);
+            out[i + c] = Math.round(c1 + (c2 - c1) * wf);
+          }
         }
       }
     }

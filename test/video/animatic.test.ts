@@ -187,6 +187,10 @@ describe('animatic backend', () => {
     expect(one.bytes.equals(again.bytes)).toBe(true);
     expect(one.bytes.equals(two.bytes)).toBe(false);
     expect(one.provider.easing).not.toBe(two.provider.easing);
+    // a dolly in onto an end frame also starts and ends exactly
+    const frames = await allFrames(one.bytes);
+    expect(mad(frames[0]!, await rawOf(start))).toBeLessThan(3);
+    expect(mad(frames[frames.length - 1]!, await rawOf(end))).toBeLessThan(3);
   });
 
   it('an abort kills ffmpeg and rejects with the reason', async () => {
