@@ -8,6 +8,7 @@ import { GenerationFailed } from '../src/generation/backend.js';
 import { generateVariation, planGeneration, writeGenerationTrace, type VariationResult } from '../src/generation/generate.js';
 import { ASPECT_RATIOS, GENERATION_TRACE, ImageMetadataSchema, imageFileName, metadataFileName, type AspectRatio, type ImageMetadata } from '../src/generation/metadata.js';
 import { sha256File } from '../src/lib/hash.js';
+import { removeStaleTemps } from '../src/runs/atomic.js';
 import { round6, type CostEntry } from '../src/runs/ledger.js';
 import { restoreGenerationOrder } from '../src/scoring/rank.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
@@ -174,6 +175,8 @@ export const imageGenerationStage: StageDefinition<'image-generation', Plan> = {
       if (!isItemFailure(f.kind)) throw new Error(`[${f.kind}] variation ${Number(k)}: ${f.message}`);
       failures.push({ variation: Number(k), seed: plan.seeds[Number(k) - 1] ?? 0, reason: f.message, attempts: 3, models_tried: [] });
     }
+    // every variation has finished: what a killed writer left half-written can go
+    await removeStaleTemps(ctx.stageDir);
     const trace = await writeGenerationTrace(ctx.stageDir, {
       backend: plan.backend,
       prompt: plan.prompt,

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { recordScoringOutcome } from '../src/generation/generate.js';
+import { removeStaleTemps } from '../src/runs/atomic.js';
 import { round6 } from '../src/runs/ledger.js';
 import { scoreGenerationDir } from '../src/scoring/rank.js';
 import { createImageScorer, type ImageScorer } from '../src/scoring/scorer.js';
@@ -62,6 +63,8 @@ export const imageScoringStage: StageDefinition<'image-scoring'> = {
       };
     }
 
+    // generation has finished: what a killed writer left half-written can go
+    await removeStaleTemps(dir);
     const device = ctx.device ?? 'cpu';
     const scorer = scorerFor(device, ctx.logger);
     const r = await scoreGenerationDir(dir, {

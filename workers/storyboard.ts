@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadEnv } from '../src/config/env.js';
+import { removeStaleTemps } from '../src/runs/atomic.js';
 import { backendNote, createBackend, planGeneration } from '../src/generation/generate.js';
 import type { AspectRatio } from '../src/generation/metadata.js';
 import {
@@ -147,6 +148,8 @@ export const storyboardStage: StageDefinition<'storyboard', StoryboardDesign> = 
       });
     }
     if (picks) for (const [k, f] of picks.failures) throw new Error(`[${f.kind}] picking the best candidate of ${k}: ${f.message}`);
+    // every frame job has finished: what a killed writer left half-written can go
+    await Promise.all([removeStaleTemps(ctx.stageDir), removeStaleTemps(join(ctx.stageDir, 'frames'))]);
     const note = backendNote(d.backend);
     const r = await assembleStoryboard(ctx.stageDir, d, outcomes, { backendNote: note, logger: ctx.logger });
     const files = [STORYBOARD_PLAN_FILE, STORYBOARD_METADATA, CONTACT_SHEET, ...r.clips.flatMap((c) => [c.start, c.end]).filter((f): f is string => !!f)];

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { loadEnv } from '../src/config/env.js';
+import { removeStaleTemps } from '../src/runs/atomic.js';
 import type { AspectRatio } from '../src/generation/metadata.js';
 import { round6 } from '../src/runs/ledger.js';
 import {
@@ -120,6 +121,8 @@ export const videoGenerationStage: StageDefinition<'video-generation', VideoPlan
     }
     const clipsWithout = plan.clips.filter((c) => !made.some((m) => m.metadata.clip === c.clip));
     if (clipsWithout.length === plan.clips.length) throw new Error(`[remote] every video attempt failed: ${failures[0]?.reason ?? 'unknown'}`);
+    // every attempt has finished: what a killed writer left half-written can go
+    await Promise.all(plan.clips.map((c) => removeStaleTemps(join(ctx.stageDir, clipDir(c.clip)))));
     const backend = await createVideoBackend(plan.backend, loadEnv());
     const trace = await writeVideoTrace(ctx.stageDir, plan, made, failures, backend.note);
     const files = made.flatMap((m) => [`${clipDir(m.metadata.clip)}/${videoFile(m.metadata.attempt)}`, `${clipDir(m.metadata.clip)}/${videoMetaFile(m.metadata.attempt)}`]);

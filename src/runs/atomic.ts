@@ -36,3 +36,18 @@ export function writeTextAtomic(path: string, text: string): Promise<void> {
 export function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   return writeTextAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
+
+/** A temp file writeFileAtomic leaves behind when its process dies mid-write. */
+const STALE_TEMP = /\.tmp-\d+-[0-9a-f]{8}$/;
+
+/**
+ * Remove the temp files a crashed writer left in `dir` (not recursive). Only call it when nothing
+ * else writes there: a stage's collect step, after every child of the folder has finished.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const stale = names.filter((n) => STALE_TEMP.test(n));
+  await Promise.all(stale.map((n) => rm(`${dir}/${n}`, { force: true })));
+  return stale;
+}

@@ -65,31 +65,61 @@ function taps(src: number, dst: number) {
 /**
  * Area-average resampling (each output pixel is the mean of the source area it covers), for
  * `channels` interleaved values per pixel. Rounded to 8 bits when `out` is a Uint8Array.
+ * Separable: a horizontal pass over every source row, then a vertical one.
  */
-export function resizeArea<T extends Uint8Array | Float32Array>(src: ArrayLike<number>, sw: number, sh: number, channels: number, dw: number, dh: number, out: T): T {
+export function resizeArea<T extends Uint8Array | Float32Array>(src: Uint8Array | Float32Array, sw: number, sh: number, channels: number, dw: number, dh: number, out: T): T {
+  if (sw % dw === 0 && sh % dh === 0) return boxDown(src, sw, channels, sw / dw, sh / dh, dw, dh, out);
   const tx = taps(sw, dw);
   const ty = taps(sh, dh);
-  const row = new Float32Array(dw * channels);
-  const acc = new Float32Array(dw * channels);
+  const rowLen = dw * channels;
+  const horiz = new Float32Array(sh * rowLen);
+  const txs = tx.start, txi = tx.idx, txw = tx.wt;
+  for (let sy = 0; sy < sh; sy++) {
+    const base = sy * sw * channels;
+    const ob = sy * rowLen;
+    for (let ox = 0; ox < dw; ox++) {
+      const o = ob + ox * channels;
+      for (let j = txs[ox]!; j < txs[ox + 1]!; j++) {
+        const s0 = base + txi[j]! * channels;
+        const wx = txw[j]!;
+        for (let c = 0; c < channels; c++) horiz[o + c]! += wx * src[s0 + c]!;
+      }
+    }
+  }
   const round = out instanceof Uint8Array;
+  const acc = new Float32Array(rowLen);
   for (let oy = 0; oy < dh; oy++) {
     acc.fill(0);
     for (let k = ty.start[oy]!; k < ty.start[oy + 1]!; k++) {
-      const sy = ty.idx[k]!;
+      const r0 = ty.idx[k]! * rowLen;
       const wy = ty.wt[k]!;
-      const base = sy * sw * channels;
-      row.fill(0);
-      for (let ox = 0; ox < dw; ox++)
-        for (let j = tx.start[ox]!; j < tx.start[ox + 1]!; j++) {
-          const s = base + tx.idx[j]! * channels;
-          const wx = tx.wt[j]!;
-          for (let c = 0; c < channels; c++) row[ox * channels + c]! += wx * src[s + c]!;
-        }
-      for (let i = 0; i < row.length; i++) acc[i]! += wy * row[i]!;
+      for (let i = 0; i < rowLen; i++) acc[i]! += wy * horiz[r0 + i]!;
     }
-    const o = oy * dw * channels;
-    if (round) for (let i = 0; i < acc.length; i++) out[o + i] = Math.min(255, Math.max(0, Math.round(acc[i]!)));
+    const o = oy * rowLen;
+    if (round) for (let i = 0; i < rowLen; i++) out[o + i] = Math.min(255, Math.max(0, Math.round(acc[i]!)));
     else out.set(acc, o);
+  }
+  return out;
+}
+
+/** resizeArea for whole factors: the mean of each kx × ky box. */
+function boxDown<T extends Uint8Array | Float32Array>(src: Uint8Array | Float32Array, sw: number, channels: number, kx: number, ky: number, dw: number, dh: number, out: T): T {
+  const rowLen = dw * channels;
+  const acc = new Float64Array(rowLen);
+  const inv = 1 / (kx * ky);
+  const round = out instanceof Uint8Array;
+  for (let oy = 0; oy < dh; oy++) {
+    acc.fill(0);
+    for (let j = 0; j < ky; j++) {
+      let s0 = (oy * ky + j) * sw * channels;
+      for (let ox = 0; ox < dw; ox++) {
+        const o = ox * channels;
+        for (let i = 0; i < kx; i++, s0 += channels) for (let c = 0; c < channels; c++) acc[o + c]! += src[s0 + c]!;
+      }
+    }
+    const o = oy * rowLen;
+    if (round) for (let i = 0; i < rowLen; i++) out[o + i] = Math.min(255, Math.round(acc[i]! * inv));
+    else for (let i = 0; i < rowLen; i++) out[o + i] = acc[i]! * inv;
   }
   return out;
 }
@@ -242,14 +272,17 @@ function matchLevel(a: Plane, b: Plane, o: Required<BlockFlowOptions>, coarse: C
       // candidates: a full search around no motion (wider at the coarsest level), and small
       // windows around the coarse prediction of this cell and of its four neighbours (motion boundaries)
       const r = finest ? 1 : o.refine;
-      const windows: [number, number, number][] = [[0, 0, coarse ? r : o.radius]];
+      // this cell's own prediction first: a tight bound early makes the other candidates stop after a row or two
+      const windows: [number, number, number][] = [];
       if (coarse) {
         const ccx = (cx + 0.5) * step, ccy = (cy + 0.5) * step;
         for (const [ox, oy] of [[0, 0], [-step, 0], [step, 0], [0, -step], [0, step]] as const) {
           const [pu, pv] = bilinearCell(coarse, (ccx + ox) / 2, (ccy + oy) / 2);
-          windows.push([clampD(Math.round(2 * pu)), clampD(Math.round(2 * pv)), r]);
+          const wx = clampD(Math.round(2 * pu)), wy = clampD(Math.round(2 * pv));
+          if (!windows.some(([x, y]) => x === wx && y === wy)) windows.push([wx, wy, r]);
         }
-      }
+        windows.splice(1, 0, [0, 0, r]);
+      } else windows.push([0, 0, o.radius]);
       gen++;
       let best = Infinity, bu = 0, bv = 0;
       const evalAt = (dx: number, dy: number, limit: number) => {
@@ -439,13 +472,10 @@ export function interpolateMidpoint(a: Uint8Array, b: Uint8Array, w: number, h: 
 }
 
 /** Mean absolute difference over all pixels and channels of two equal-length 8-bit buffers. */
-export function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+export function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
   const n = a.length;
   if (n !== b.length) throw new Error(`meanAbsDiff: lengths differ (${n} vs ${b.length})`);
   let s = 0;
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    s += d < 0 ? -d : d;
-  }
+  for (let i = 0; i < n; i++) s += Math.abs(a[i]! - b[i]!);
   return n ? s / n : 0;
 }

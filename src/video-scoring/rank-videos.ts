@@ -305,6 +305,7 @@ function dimensionValues(s: VideoScores | null): RankedVideo['dimensions'] {
 
 /** Finish every interrupted ranking in a folder (a generation folder or one clip folder). */
 export async function recoverPendingVideoRanking(dir: string, opts: Pick<RankVideosOptions, 'lock' | 'lockWaitMs' | 'signal' | 'logger'> = {}): Promise<boolean> {
+  await listDir(dir);
   return withLock(dir, opts, async (held) => {
     const layout = await layoutOf(dir);
     if (layout.mode !== 'generation') return false;
@@ -319,6 +320,7 @@ export async function recoverPendingVideoRanking(dir: string, opts: Pick<RankVid
  * videos are reported with their reason and the others are still ranked.
  */
 export async function rankVideoFolder(dir: string, opts: RankVideosOptions = {}): Promise<RankVideoFolderResult> {
+  await layoutOf(dir); // not a folder, or no videos: an input error before any lock file is made
   return withLock(dir, opts, async (held) => {
     const layout = await layoutOf(dir);
     const scorer = opts.scorer ?? createVideoScorer(opts);

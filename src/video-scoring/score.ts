@@ -479,8 +479,10 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
     }
     if (!frames) return fail('no frame could be decoded');
     const decodedS = frames / plan.fps;
-    if (Number.isFinite(probe.duration_s) && probe.duration_s > 1 && decodedS < 0.75 * probe.duration_s)
-      return fail(`truncated: ${frames} frames (${decodedS.toFixed(2)} s) decoded of a ${probe.duration_s.toFixed(2)} s video`);
+    // a cut file whose index survived can decode "successfully" into a fraction of its frames; the
+    // container's duration (which an audio track can stretch a little) is the only other witness
+    if (Number.isFinite(probe.duration_s) && probe.duration_s > 1 && decodedS < 0.5 * probe.duration_s)
+      return fail(`truncated: only ${frames} frames (${decodedS.toFixed(2)} s) decoded of a ${probe.duration_s.toFixed(2)} s file (or its video stream is far shorter than the file)`);
 
     const modelResults: Partial<Record<DimensionId, DimensionResult>> = {};
     for (const g of groups) if (g.stage) Object.assign(modelResults, g.stage.results(plan, truncated));

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { clipDir, videoFile, videoMetaFile, type VideoMetadata } from '../../src/video/generate.js';
 import { findFfmpeg } from '../../src/video/ffmpeg.js';
 
@@ -25,6 +25,7 @@ export const LOSSLESS = ['-c:v', 'libx264rgb', '-qp', '0', '-preset', 'ultrafast
 
 export async function makeClip(path: string, s: ClipSpec): Promise<Uint8Array[]> {
   const ff = await findFfmpeg();
+  mkdirSync(dirname(path), { recursive: true });
   const args = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${s.width}x${s.height}`, '-r', String(s.fps), '-i', 'pipe:0', ...(s.codec ?? LOSSLESS), path];
   const child = spawn(ff.path, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let err = '';
@@ -33,12 +34,15 @@ export async function makeClip(path: string, s: ClipSpec): Promise<Uint8Array[]>
     child.on('error', rej);
     child.on('close', (code) => (code === 0 ? res() : rej(new Error(`ffmpeg exit ${code}: ${err}`))));
   });
+  let exited = false;
+  done.catch(() => {}).finally(() => (exited = true));
+  child.stdin.on('error', () => {}); // ffmpeg gone: `done` says why
   const fed: Uint8Array[] = [];
-  for (let i = 0; i < s.frames; i++) {
+  for (let i = 0; i < s.frames && !exited; i++) {
     const f = s.frame(i);
     if (f.length !== s.width * s.height * 3) throw new Error(`frame ${i} has ${f.length} bytes`);
     fed.push(f);
-    if (!child.stdin.write(f)) await new Promise((r) => child.stdin.once('drain', r));
+    if (!child.stdin.write(f)) await Promise.race([new Promise((r) => child.stdin.once('drain', r)), done.catch(() => {})]);
   }
   child.stdin.end();
   await done;

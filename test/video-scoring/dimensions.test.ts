@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockFlow, interpolateMidpoint, meanAbsDiff, resizeArea, toGrey, topFractionMeanMagnitude } from '../../src/video-scoring/flow.js';
 import { planFrames, pyRound } from '../../src/video-scoring/frames.js';
+import type { DimensionId } from '../../src/video-scoring/dimensions.js';
 import { createVideoScorer, type VideoScorer } from '../../src/video-scoring/score.js';
 import { flickerOf, makeClip, texture } from './clips.js';
 
@@ -41,10 +42,10 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const dim = async (name: string, d: string) => {
+const dim = async (name: string, d: DimensionId) => {
   const r = await scorer.score(clip(name));
   expect(r.error).toBeUndefined();
-  const x = r.scores!.dimensions[d as keyof typeof r.scores.dimensions];
+  const x = r.scores!.dimensions[d];
   if (!x.available) throw new Error(`${d} unavailable: ${x.reason}`);
   return x;
 };
