@@ -129,7 +129,7 @@ export function register(program: Command): void {
 
   program
     .command('retry')
-    .description('retry the failed jobs of a run (deepest first, so stages re-run in order)')
+    .description('re-run what failed in a run (a variation, a frame, a stage), then every stage after it')
     .argument('<run-id>')
     .option('--json', 'print JSON', false)
     .action(action(async (runId: string, opts: Record<string, unknown>) => (await actions()).retryCommand(runId, opts)));
