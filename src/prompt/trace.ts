@@ -10,10 +10,14 @@ import type { Critique } from './types.js';
  */
 export const SUMMARY_FILE = 'prompt_trace_summary.json';
 
-export class TraceWriter {
+export class TraceWriter<C = Critique> {
   private n = 0;
   readonly files: string[] = [];
-  constructor(readonly dir: string) {}
+  /** `format` writes the critic's file: the image rubric's by default, the video critic's for video prompts. */
+  constructor(
+    readonly dir: string,
+    private readonly format: (critique: C, model: string) => string = formatCritique as unknown as (critique: C, model: string) => string,
+  ) {}
 
   private name(stem: string): string {
     return `${String(this.n++).padStart(2, '0')}_${stem}.txt`;
@@ -35,8 +39,8 @@ export class TraceWriter {
     return this.text(`agent1_iteration_${iteration}`, prompt);
   }
 
-  agent2(iteration: number, critique: Critique, model: string): Promise<string> {
-    return this.text(`agent2_iteration_${iteration}`, formatCritique(critique, model));
+  agent2(iteration: number, critique: C, model: string): Promise<string> {
+    return this.text(`agent2_iteration_${iteration}`, this.format(critique, model));
   }
 
   final(prompt: string): Promise<string> {

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { z } from 'zod';
 import { loadEnv, type Env } from '../config/env.js';
 import { AGENT_BACKEND_NAMES, requireBackendKey, type AgentBackendName } from '../config/backends.js';
@@ -7,8 +6,7 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import type { RetryPolicy } from '../lib/retry.js';
 import { redactValue } from '../lib/secrets.js';
 import { runFeedbackLoop, type CreativeAgent, type CriticAgent, type LoopIteration } from '../prompt/loop.js';
-import { SUMMARY_FILE } from '../prompt/trace.js';
-import { writeJsonAtomic, writeTextAtomic } from '../runs/atomic.js';
+import { SUMMARY_FILE, TraceWriter } from '../prompt/trace.js';
 import { CostLedger, type CostEntry, type StageTiming } from '../runs/ledger.js';
 import { createVideoRubricCritic, OFFLINE_VIDEO_CRITIC_MODEL, videoRubricCritique } from './critic.js';
 import { createOfflineDirector, OFFLINE_DIRECTOR_MODEL } from './director.js';
@@ -30,41 +28,6 @@ export const VIDEO_PROMPT_STAGE = 'video_prompt';
 
 export const OFFLINE_VIDEO_BACKEND_NOTE =
   'offline rule-based agents (no LLM): a deterministic director and a rubric critic; the scores measure how the prompt states motion, one camera move, continuity, physics and the start → end arc, not how a model will render it';
-
-/** The trace directory's files, numbered in the order they are produced; each written atomically. */
-export class VideoTraceWriter {
-  private n = 0;
-  readonly files: string[] = [];
-  constructor(readonly dir: string) {}
-
-  private async text(stem: string, body: string): Promise<string> {
-    const file = `${String(this.n++).padStart(2, '0')}_${stem}.txt`;
-    await writeTextAtomic(join(this.dir, file), body.endsWith('\n') ? body : body + '\n');
-    this.files.push(file);
-    return file;
-  }
-
-  original(prompt: string): Promise<string> {
-    return this.text('original_prompt', prompt);
-  }
-
-  /** The agent-1 file holds the prompt alone, so it can be fed straight to video generation. */
-  agent1(iteration: number, prompt: string): Promise<string> {
-    return this.text(`agent1_iteration_${iteration}`, prompt);
-  }
-
-  agent2(iteration: number, critique: VideoCritique, model: string): Promise<string> {
-    return this.text(`agent2_iteration_${iteration}`, formatVideoCritique(critique, model));
-  }
-
-  final(prompt: string): Promise<string> {
-    return this.text('final_enhanced_prompt', prompt);
-  }
-
-  summary(value: unknown): Promise<void> {
-    return writeJsonAtomic(join(this.dir, SUMMARY_FILE), value);
-  }
-}
 
 export function formatVideoCritique(c: VideoCritique, model: string): string {
   const s = c.scores;
@@ -237,7 +200,7 @@ export async function enhanceVideoPrompt(o: EnhanceVideoOptions): Promise<VideoP
   const started = new Date();
   const t0 = performance.now();
   const timings: StageTiming[] = [];
-  const trace = new VideoTraceWriter(o.runDir);
+  const trace = new TraceWriter<VideoCritique>(o.runDir, formatVideoCritique);
 
   const agents = await videoAgents({ ...o, clip: clip ?? undefined, seed, ledger, stage });
 
