@@ -80,10 +80,20 @@ describe('resume', () => {
     for (const [name, when] of points) {
       const out = join(work, name.replace(/\W+/g, '-'));
       const dir = await runAndKill(work, out, when);
+      // variations whose metadata was written before the kill, in a folder not ranked yet
+      const gen = join(dir, 'stage_2_image_generation');
+      const unranked = existsSync(join(gen, 'generation_plan.json')) && !checkpointHas(dir, 'image-scoring') && !existsSync(join(gen, 'generation_trace.json'));
+      const made = unranked ? readdirSync(gen).filter((f) => /^image_\d+_metadata\.json$/.test(f)).map((f) => [f, statSync(join(gen, f.replace('_metadata.json', '.png'))).mtimeMs] as const) : [];
       const r = await runCli(['run', '--resume', dir], { cwd: work, env: { LOOP_OUTPUT_DIR: out } });
       expect(r.code, `${name}: ${r.stdout}${r.stderr}`).toBe(0);
       if (/resumed at/.test(r.stdout)) resumedMidway++;
       expect(fingerprint(dir), name).toEqual(expected);
+      // made before the kill, reused: not drawn again (the image may have moved to its ranked name)
+      const meta = JSON.parse(readFileSync(join(gen, 'generation_trace.json'), 'utf8')).images as { file: string; variation: number }[];
+      for (const [f, mtime] of made) {
+        const v = Number(/^image_(\d+)_/.exec(f)![1]);
+        expect(statSync(join(gen, meta.find((m) => m.variation === v)!.file)).mtimeMs, `${name}: ${f}`).toBe(mtime);
+      }
     }
     // the last point may come after the run ended (then resume says so); the first two cannot
     expect(resumedMidway).toBeGreaterThanOrEqual(2);
