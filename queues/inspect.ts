@@ -81,7 +81,17 @@ export async function inspectRun(ctx: QueueContext, spec: RunSpec): Promise<RunV
   if (!rootJob)
     throw new LoopError('NOT_FOUND', `run ${spec.run_id} has no jobs in Redis any more (expired or removed); its files are in ${spec.run_dir}`);
   // a finished root with a job still pending is a run being retried: it is running again
-  const pending = jobs.some((j) => PENDING.has(j.state));
+  // A job that finished after its finished parent (a retried child) is about to re-run that parent
+  // (workers/stage.ts rerunFinishedParent): until it has, the run is not over.
+  const parentOf = (i: number) => {
+    for (let k = i - 1; k >= 0; k--) if (jobs[k]!.depth < jobs[i]!.depth) return jobs[k];
+    return undefined;
+  };
+  const rerunDue = jobs.some((j, i) => {
+    const p = j.depth > 0 ? parentOf(i) : undefined;
+    return !!p && j.state === 'completed' && (p.state === 'completed' || p.state === 'failed') && (j.finishedOn ?? 0) > (p.finishedOn ?? 0);
+  });
+  const pending = rerunDue || jobs.some((j) => PENDING.has(j.state));
   let outcome: RunOutcome = 'waiting';
   if (rootJob.state === 'completed' && !pending) outcome = stages.some((s) => s.partial) ? 'partial' : 'completed';
   else if (rootJob.state === 'failed' && !pending) outcome = 'failed';
