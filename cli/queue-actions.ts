@@ -141,6 +141,9 @@ function printOutcome(view: RunView, env: Env, log: (line: string) => void) {
   for (const st of view.stages) log(`  ${st.stage.padEnd(17)} ${duration(st.duration_ms).padStart(7)}  ${money(st.cost_usd)}  ${st.outputs.backend_note}`);
   const best = summaryFor(view.stages, 'image-scoring')?.outputs.best_image;
   if (best) log(`best image: ${join(runDir, best)}`);
+  const vs = summaryFor(view.stages, 'video-scoring')?.outputs;
+  for (const [clip, file] of Object.entries(vs?.best_per_clip ?? {})) log(`best video of ${clip}: ${file ? join(runDir, file) : 'none scorable'}`);
+  if (vs?.continuity != null) log(`continuity across cuts: ${vs.continuity.toFixed(1)}${vs.continuity_substitute ? ' (substitute: histogram + pixels, no CLIP installed)' : ''}`);
   const fp = summaryFor(view.stages, 'image-prompt')?.outputs.final_prompt;
   if (fp) log(`final prompt: ${fp}`);
   if (view.error && view.outcome === 'failed') log(`error: ${view.error}`);

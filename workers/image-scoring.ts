@@ -6,8 +6,7 @@ import { recordScoringOutcome } from '../src/generation/generate.js';
 import { removeStaleTemps } from '../src/runs/atomic.js';
 import { round6 } from '../src/runs/ledger.js';
 import { scoreGenerationDir } from '../src/scoring/rank.js';
-import { createImageScorer, type ImageScorer } from '../src/scoring/scorer.js';
-import type { Logger } from '../src/lib/log.js';
+import { imageScorerFor } from './scoring-models.js';
 import { summaryFor } from '../src/workflow/types.js';
 import type { StageDefinition } from './stage.js';
 import type { ProcessorModule } from './registry.js';
@@ -19,24 +18,10 @@ import { STAGE_DIRS } from '../src/workflow/stages.js';
 
 /**
  * Stage 3: score the generation folder in one batch job, rank, rename by rank. The scorer (ONNX
- * sessions on their own inference thread) is created once per worker process and device and held
- * across jobs: models load once, however many runs this worker scores.
+ * sessions on their own inference thread, shared with video scoring) is created once per worker
+ * process and device and held across jobs: models load once, however many runs this worker scores.
  */
-const scorers = new Map<string, ImageScorer>();
-
-export function scorerFor(device: string, logger: Logger): ImageScorer {
-  let s = scorers.get(device);
-  if (!s) {
-    s = createImageScorer({ device, logger });
-    scorers.set(device, s);
-  }
-  return s;
-}
-
-export async function closeScorers(): Promise<void> {
-  await Promise.all([...scorers.values()].map((s) => s.close()));
-  scorers.clear();
-}
+export { closeScoringModels } from './scoring-models.js';
 
 /** Which metrics made the ranking, in words: a technical-only ranking must not pass for a model one. */
 function scoringNote(available: string[], unavailable: Record<string, string>): string {
@@ -66,7 +51,7 @@ export const imageScoringStage: StageDefinition<'image-scoring'> = {
     // generation has finished: what a killed writer left half-written can go
     await removeStaleTemps(dir);
     const device = ctx.device ?? 'cpu';
-    const scorer = scorerFor(device, ctx.logger);
+    const scorer = imageScorerFor(device, ctx.logger);
     const r = await scoreGenerationDir(dir, {
       scorer,
       device,
@@ -112,6 +97,6 @@ export const pickProcessor: ProcessorModule = {
     const d = PickJobSchema.parse(data);
     const dir = join(resolveRunDir(d.runDir, ctx.outputRoot), STAGE_DIRS.storyboard);
     await ctx.progress(0, `scoring ${d.candidates.length} candidates`);
-    return pickBest(dir, d.candidates, d.prompt, scorerFor(ctx.device ?? 'cpu', silentLogger));
+    return pickBest(dir, d.candidates, d.prompt, imageScorerFor(ctx.device ?? 'cpu', silentLogger));
   },
 };

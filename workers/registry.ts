@@ -31,13 +31,17 @@ export const PROCESSORS: Partial<Record<QueueName, () => Promise<ProcessorModule
   },
   'image-scoring': async () => {
     const m = await import('./image-scoring.js');
-    return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScorers }, m.pickProcessor];
+    return [{ kind: 'stage', def: m.imageScoringStage, dispose: m.closeScoringModels }, m.pickProcessor];
   },
   storyboard: async () => [{ kind: 'stage', def: (await import('./storyboard.js')).storyboardStage }],
   'video-prompt': async () => [{ kind: 'stage', def: (await import('./video-prompt.js')).videoPromptStage }],
   'video-generation': async () => {
     const m = await import('./video-generation.js');
     return [{ kind: 'stage', def: m.videoGenerationStage }, m.attemptProcessor];
+  },
+  'video-scoring': async () => {
+    const m = await import('./video-scoring.js');
+    return [{ kind: 'stage', def: m.videoScoringStage, dispose: m.closeScoringModels }];
   },
 };
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
@@ -20,6 +21,7 @@ import {
   type AttemptFailure,
   type VideoPlan,
 } from '../src/video/generate.js';
+import { restoreVideoAttemptOrder } from '../src/video-scoring/rank-videos.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
@@ -54,6 +56,12 @@ export const attemptProcessor: ProcessorModule = {
     const plan = VideoPlanSchema.parse(JSON.parse(await readFile(join(dir, VIDEO_PLAN_FILE), 'utf8')));
     const clip = plan.clips.find((c) => c.clip === d.clip);
     if (!clip) throw new Error(`[internal] clip ${d.clip} is not in ${VIDEO_PLAN_FILE}`);
+    // a retry after the folder was ranked: back to attempt order first, so this attempt's own
+    // name is free and no ranked video is overwritten (video scoring ranks the whole set again)
+    if (existsSync(join(dir, VIDEO_TRACE_FILE))) {
+      const t = JSON.parse(await readFile(join(dir, VIDEO_TRACE_FILE), 'utf8')) as { ordering?: string };
+      if (t.ordering === 'rank') await restoreVideoAttemptOrder(dir, { signal: ctx.signal });
+    }
     await ctx.progress(0, `clip ${d.clip} attempt ${d.attempt}`);
     const backend = await createVideoBackend(plan.backend, loadEnv());
     const r = await generateAttempt(dir, plan, clip, d.attempt, backend, {

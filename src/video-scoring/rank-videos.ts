@@ -316,6 +316,51 @@ export async function recoverPendingVideoRanking(dir: string, opts: Pick<RankVid
 }
 
 /**
+ * Put a ranked video generation folder back in attempt order (video_NNN = attempt NNN, unscored),
+ * so a retried or resumed attempt is made under its own name without overwriting a ranked file;
+ * the scoring stage ranks the whole set again afterwards. Same lock and crash-safe journal as a
+ * ranking; clips already in attempt order are left alone. Returns whether anything moved.
+ */
+export async function restoreVideoAttemptOrder(dir: string, opts: Pick<RankVideosOptions, 'lock' | 'lockWaitMs' | 'signal' | 'logger'> = {}): Promise<boolean> {
+  await listDir(dir);
+  return withLock(dir, opts, async (held) => {
+    const layout = await layoutOf(dir);
+    if (layout.mode !== 'generation') return false;
+    let moved = false;
+    for (const rel of layout.clips) {
+      await recoverClip(rel ? join(dir, rel) : dir, held);
+      const c = await readClip(dir, rel);
+      if (c.metas.every((m) => m.file === videoFile(m.attempt) && m.rank === null)) continue;
+      await checkClip(c);
+      const token = randomBytes(4).toString('hex');
+      const moves: Journal['moves'] = [];
+      const metadata = [...c.metas]
+        .sort((a, b) => a.attempt - b.attempt)
+        .map((m) => {
+          const file = videoFile(m.attempt);
+          if (file !== m.file && existsSync(join(c.path, m.file))) moves.push({ from: m.file, tmp: `${TMP_PREFIX}${token}-${m.file}`, to: file });
+          return { ...m, file, rank: null, scores: null };
+        });
+      const keep = new Set(metadata.map((m) => metaNameOf(m.file)));
+      const journal: Journal = { version: 1, kind: 'video-rank', phase: 'to-temp', moves, metadata, stale_metadata: c.metaFiles.filter((f) => !keep.has(f)) };
+      await held.verify();
+      await writeJsonAtomic(join(c.path, VIDEO_RANK_JOURNAL), journal);
+      await applyJournal(c.path, journal, () => held.verify());
+      moved = true;
+    }
+    const tp = join(dir, VIDEO_TRACE_FILE);
+    if (existsSync(tp)) {
+      const trace = JSON.parse(await readFile(tp, 'utf8')) as Record<string, unknown>;
+      if (trace.ordering === 'rank') {
+        await held.verify();
+        await writeJsonAtomic(tp, { ...trace, ordering: 'generation', ordering_note: 'back in attempt order to make missing attempts; ranked again by the video-scoring stage', best_per_clip: null, scoring: null });
+      }
+    }
+    return moved;
+  });
+}
+
+/**
  * Score and rank a folder of videos (see the top of this file for the two kinds). Unscorable
  * videos are reported with their reason and the others are still ranked.
  */

@@ -20,8 +20,7 @@ export type Workflow = (typeof WORKFLOWS)[number];
 export const WORKFLOW_STAGES: Partial<Record<Workflow, Stage[]>> = {
   'prompt-only': ['image-prompt'],
   'image-only': ['image-prompt', 'image-generation', 'image-scoring'],
-  // video scoring joins as it is built
-  full: ['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation'],
+  full: ['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring'],
 };
 
 /** Folder of each stage inside a run directory (Story 9.3's layout). */

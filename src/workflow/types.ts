@@ -104,9 +104,26 @@ export const STAGE_OUTPUTS = {
     backend_note: z.string(),
     estimated_cost_usd: z.number().nullable(),
   }),
+  'video-scoring': z.object({
+    ordering: z.enum(['rank', 'generation']),
+    generation_dir: z.string(),
+    backend_note: z.string(),
+    /** clip_NNN → its best video (relative to the run directory), null when none could be scored. */
+    best_per_clip: z.record(z.string(), z.string().nullable()),
+    dimensions_available: z.array(z.string()),
+    dimensions_unavailable: z.record(z.string(), z.string()),
+    weights_used: z.record(z.string(), z.number()),
+    unscorable: z.array(z.object({ file: z.string(), reason: z.string() })),
+    /** Mean 0–100 continuity over the cuts between the chosen videos; null with one clip. */
+    continuity: z.number().nullable(),
+    continuity_substitute: z.boolean(),
+    device: z.string(),
+    worker: z.string(),
+    scorer_session_loads: z.number().int().nonnegative(),
+  }),
 } satisfies Partial<Record<Stage, z.ZodType>>;
 
-/** Stages with a built output schema; later stages join as they are built. */
+/** Stages with an output schema (every stage now). */
 export type BuiltStage = keyof typeof STAGE_OUTPUTS;
 export type StageOutputs<S extends BuiltStage> = z.infer<(typeof STAGE_OUTPUTS)[S]>;
 /** What a stage writes into its outputs (fields with defaults may be left out). */
@@ -114,7 +131,7 @@ export type StageOutputsInput<S extends BuiltStage> = z.input<(typeof STAGE_OUTP
 
 const summaryOf = <S extends BuiltStage>(stage: S) => z.object({ stage: z.literal(stage), ...common, outputs: STAGE_OUTPUTS[stage] });
 
-export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring'), summaryOf('storyboard'), summaryOf('video-prompt'), summaryOf('video-generation')]);
+export const StageSummarySchema = z.discriminatedUnion('stage', [summaryOf('image-prompt'), summaryOf('image-generation'), summaryOf('image-scoring'), summaryOf('storyboard'), summaryOf('video-prompt'), summaryOf('video-generation'), summaryOf('video-scoring')]);
 export type StageSummary = z.infer<typeof StageSummarySchema>;
 export type SummaryOf<S extends BuiltStage> = Extract<StageSummary, { stage: S }>;
 

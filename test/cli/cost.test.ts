@@ -26,7 +26,7 @@ describe('cost before spending', () => {
     const r = await runCli(['run', START, '--workflow', 'full', '--dry-run', '--json'], { cwd: work, env: { ...paid(), LOOP_OUTPUT_DIR: join(work, 'out') } });
     expect(r.code, r.stderr).toBe(0);
     const e = JSON.parse(r.stdout);
-    expect(e.stages.map((s: { stage: string }) => s.stage)).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation']);
+    expect(e.stages.map((s: { stage: string }) => s.stage)).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring']);
     // with keys, the paid backends are the defaults: every paid stage has a price
     for (const s of e.stages) if (['image-prompt', 'image-generation', 'video-generation'].includes(s.stage)) expect(s.cost_usd, s.stage).toBeGreaterThan(0);
     expect(e.total_usd).toBeCloseTo(e.stages.reduce((a: number, s: { cost_usd: number }) => a + s.cost_usd, 0), 6);

@@ -98,7 +98,7 @@ describe('the storyboard stage in a full run', () => {
     expect(meta.clips[0].end.candidates).toHaveLength(2);
     expect(meta.clips[0].end.chosen_candidate).toBe((pick!.returnvalue as { best: string }).best);
     const cp = await readCheckpoint(join(dir, 'workflow_checkpoint.json'));
-    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation']);
+    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring']);
     expect(cp.artifacts.map((a) => a.path)).toContain('stage_3_storyboard/clip_002_end.png');
   }, 60_000);
 

@@ -14,22 +14,30 @@ import { StoryboardMotionFileSchema } from '../../src/video-prompt/storyboard-mo
 import { readCheckpoint } from '../../src/workflow/records.js';
 import { startWorkers } from '../../workers/host.js';
 import { BUILT_QUEUES } from '../../workers/registry.js';
+import { imageScorerFor, videoScorerFor } from '../../workers/scoring-models.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { writeTinyModels } from '../helpers/tiny-models.js';
 
 /**
  * Stages 4 and 5 of a full run on real Redis, offline: the video prompt loop per storyboard clip,
  * then one `attempt` job per clip × attempt on the video-generation queue making animatics that
- * start and end on the storyboard's frames.
+ * start and end on the storyboard's frames, then video scoring ranking each clip on the models
+ * image scoring already holds (tiny CLIP and aesthetic head built here; one inference host).
  */
 const prefix = uniquePrefix('video-stages');
 let ctx: QueueContext;
 let root: string;
+const modelsEnv = process.env.LOOP_MODELS_DIR;
 
 beforeAll(async () => {
   ctx = new QueueContext(REDIS_URL, prefix);
   root = await mkdtemp(join(tmpdir(), 'loop-video-stages-'));
+  writeTinyModels(join(root, 'models'));
+  process.env.LOOP_MODELS_DIR = join(root, 'models');
 });
 afterAll(async () => {
+  if (modelsEnv === undefined) delete process.env.LOOP_MODELS_DIR;
+  else process.env.LOOP_MODELS_DIR = modelsEnv;
   await ctx.close();
   await cleanPrefix(prefix);
 });
@@ -53,6 +61,11 @@ describe('the video stages in a full run', () => {
     try {
       await enqueueRun(ctx, s, { outputRoot: root });
       view = await watchRun(ctx, s, () => {}, { tickMs: 200 });
+      // one host for both scorers: the video scorer reused the image scorer's CLIP and head
+      // sessions (a host of its own would have loaded them again and counted only its own)
+      const [img, vid] = [imageScorerFor('cpu', silentLogger), await videoScorerFor('cpu', silentLogger)];
+      expect(vid.stats().loads).toBe(img.stats().loads);
+      expect(img.stats().loads).toBe(5); // CLIP vision + text, PickScore vision + text, the aesthetic head
     } finally {
       await host.close();
     }
@@ -73,11 +86,25 @@ describe('the video stages in a full run', () => {
         expect(meta.start_frame).toMatch(/^stage_3_storyboard\/clip_00\d_start\.png$/);
         expect((await probeVideo(p)).codec).toMatch(/h264/);
       }
+    // video scoring: each clip ranked, video_001 its best, on the dimensions its models allow
+    const vs = summaryFor(view.stages, 'video-scoring')!;
+    expect(vs.outputs.ordering).toBe('rank');
+    expect(vs.outputs.best_per_clip).toEqual({ clip_001: 'stage_5_video_generation/clip_001/video_001.mp4', clip_002: 'stage_5_video_generation/clip_002/video_001.mp4' });
+    expect(vs.outputs.dimensions_available).toEqual(expect.arrayContaining(['temporal_flickering', 'dynamic_degree', 'background_consistency', 'text_alignment', 'aesthetic_quality']));
+    expect(Object.keys(vs.outputs.dimensions_unavailable)).toEqual(['subject_consistency']); // no DINO installed
+    expect(vs.outputs.continuity).not.toBeNull();
+    for (const clip of ['clip_001', 'clip_002']) {
+      const best = JSON.parse(await readFile(join(dir, 'stage_5_video_generation', clip, 'video_001_metadata.json'), 'utf8'));
+      expect(best.rank).toBe(1);
+      expect(best.scores.overall).toBeTypeOf('number');
+    }
+    const trace = JSON.parse(await readFile(join(dir, 'stage_5_video_generation', 'generation_trace.json'), 'utf8'));
+    expect(trace.ordering).toBe('rank');
     const job = await Job.fromId(ctx.queue('video-generation'), childJobId(s, 'attempt', 'c002-a2'));
     expect(job?.name).toBe('attempt');
     expect(await job?.getState()).toBe('completed');
     const cp = await readCheckpoint(join(dir, 'workflow_checkpoint.json'));
-    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation']);
+    expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring']);
     expect(cp.artifacts.map((a) => a.path)).toContain('stage_5_video_generation/clip_002/video_002.mp4');
   }, 120_000);
 });

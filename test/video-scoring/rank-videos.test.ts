@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoopError } from '../../src/errors.js';
 import { fileDirLock, type DirLock } from '../../src/lib/dir-lock.js';
 import { VideoMetadataSchema } from '../../src/video/generate.js';
-import { rankVideoFolder, recoverPendingVideoRanking, VIDEO_RANK_JOURNAL, VIDEO_SCORES_FILE } from '../../src/video-scoring/rank-videos.js';
+import { rankVideoFolder, recoverPendingVideoRanking, restoreVideoAttemptOrder, VIDEO_RANK_JOURNAL, VIDEO_SCORES_FILE } from '../../src/video-scoring/rank-videos.js';
 import { createVideoScorer, type VideoScorer } from '../../src/video-scoring/score.js';
 import { makeClip, sha256Of, solid, texture, writeVideoGeneration, type GenClip } from './clips.js';
 
@@ -110,6 +110,28 @@ describe('rankVideoFolder on a generation folder', () => {
     const again = await rankVideoFolder(dir, { scorer });
     expect(again.renamed).toEqual([]);
     expect(again.clips[0]!.videos.map((v) => v.attempt)).toEqual(c1.videos.map((v) => v.attempt));
+  });
+
+  it('restoreVideoAttemptOrder puts a ranked folder back in attempt order (a retry makes its attempt under its own name)', async () => {
+    const dir = join(root, 'gen-restore');
+    const { videos } = await writeVideoGeneration(dir, CLIPS);
+    const shaOf = new Map(videos.map((v) => [`${v.clip}/${v.attempt}`, v.sha256]));
+    const r = await rankVideoFolder(dir, { scorer });
+    expect(r.renamed.length).toBeGreaterThan(0);
+    expect(await restoreVideoAttemptOrder(dir)).toBe(true);
+    for (const c of ['clip_001', 'clip_002']) {
+      const metas = assertConsistent(join(dir, c));
+      for (const m of metas) {
+        expect(m.file).toBe(`video_${String(m.attempt).padStart(3, '0')}.mp4`);
+        expect(m.sha256).toBe(shaOf.get(`${m.clip}/${m.attempt}`));
+        expect(m.rank).toBeNull();
+        expect(m.scores).toBeNull();
+      }
+    }
+    const trace = JSON.parse(readFileSync(join(dir, 'generation_trace.json'), 'utf8'));
+    expect(trace.ordering).toBe('generation');
+    // already in attempt order: nothing moves
+    expect(await restoreVideoAttemptOrder(dir)).toBe(false);
   });
 
   it('a crash mid-rename is finished by the next run', async () => {
