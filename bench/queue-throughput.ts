@@ -56,7 +56,7 @@ async function throughQueues(workers: number): Promise<number> {
     const t0 = performance.now();
     for (let i = 0; i < N; i++) {
       const id = `b${workers}-${i}`;
-      const spec: RunSpec = { run_id: id, workflow: 'prompt-only', run_dir: join(root, prefix, id), prompt: PROMPT, prompt_source: 'bench', options, created_at: new Date().toISOString(), round: 0, start_stage: null };
+      const spec: RunSpec = { run_id: id, workflow: 'prompt-only', run_dir: join(root, prefix, id), prompt: PROMPT, prompt_source: 'bench', options, input_image: null, created_at: new Date().toISOString(), round: 0, start_stage: null };
       await mkdir(spec.run_dir, { recursive: true });
       await enqueueRun(ctx, spec, { outputRoot: root });
     }

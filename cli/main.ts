@@ -17,6 +17,8 @@ import * as scoreVideos from './commands/score-videos.js';
 import * as createStoryboard from './commands/create-storyboard.js';
 import * as generateVideos from './commands/generate-videos.js';
 import * as models from './commands/models.js';
+import * as cache from './commands/cache.js';
+import * as report from './commands/report.js';
 import * as queue from './commands/queue.js';
 
 const version = (JSON.parse(readFileSync(dataFile('package.json'), 'utf8')) as { version: string }).version;
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
   createStoryboard.register(program);
   generateVideos.register(program);
   models.register(program);
+  cache.register(program);
+  report.register(program);
   queue.register(program);
   return program;
 }

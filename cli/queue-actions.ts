@@ -19,6 +19,7 @@ import { isQueueName, QUEUE_NAMES, WORKFLOW_STAGES, WORKFLOWS, type QueueName } 
 import { validateGenerationRequest } from '../src/generation/generate.js';
 import { summaryFor, type RunSpec, type StageSummary } from '../queues/payloads.js';
 import { CHECKPOINT_FILE } from '../src/workflow/records.js';
+import { queuesOf } from '../src/workflow/stages.js';
 import { resolveRunDir, runDirRef } from '../src/workflow/run-paths.js';
 import { enqueueRun, getRunSpec, listRuns, stagesOf } from '../queues/runs.js';
 import { redisOutageMs, watchRun } from '../queues/watch.js';
@@ -33,6 +34,7 @@ import { RUN_OPTIONS, runFlagsShape, runOptionsFromFlags } from '../src/workflow
 
 const RunFlags = z.object({
   workflow: z.enum(WORKFLOWS),
+  inputImage: z.string().min(1).optional(),
   ...runFlagsShape(RUN_OPTIONS),
   outputDir: z.string().optional(),
   concurrency: z.number().default(4), // run only
@@ -67,6 +69,9 @@ async function costGate(f: RunFlags, options: RunSpec['options']): Promise<numbe
   return undefined;
 }
 
+/** A run that scores (images unless skipped, or videos) checks its device and models folder at start. */
+const needsScorer = (stages: readonly string[], skipScoring: boolean) => (stages.includes('image-scoring') && !skipScoring) || stages.includes('video-scoring');
+
 const exitFor = (o: RunView['outcome']) => (o === 'completed' ? ExitCode.OK : o === 'partial' ? ExitCode.PARTIAL : ExitCode.FAILED);
 
 /**
@@ -79,14 +84,46 @@ export async function prepareRun(input: string, raw: Record<string, unknown>, en
   stagesOf(f.workflow); // an unbuilt workflow is a usage error, before anything is written
   if (WORKFLOW_STAGES[f.workflow]?.includes('image-generation'))
     validateGenerationRequest({ numVariations: f.numImageVariations, aspectRatio: f.aspectRatio, seed: f.seed });
+  const inputImage = await checkInputImage(f);
   const prompt = await readPromptInput(input);
   const options = await runOptionsFromFlags(f, { env, checkKeys });
-  return { f, prompt, options };
+  return { f, prompt, options, inputImage };
 }
 
-async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, options: RunSpec['options']): Promise<RunSpec> {
+/** video-only starts from the user's image: it must be there and decode, before any run directory exists. */
+async function checkInputImage(f: RunFlags): Promise<Buffer | null> {
+  if (f.workflow !== 'video-only') {
+    if (f.inputImage) throw new LoopError('USAGE', `--input-image is for --workflow video-only (${f.workflow} makes its own images)`);
+    return null;
+  }
+  if (!f.inputImage) throw new LoopError('USAGE', '--workflow video-only needs --input-image PATH: the image the storyboard and its first clip start on');
+  const { readFile } = await import('node:fs/promises');
+  const bytes = await readFile(f.inputImage).catch((e: NodeJS.ErrnoException) => {
+    throw new LoopError('INPUT', `--input-image ${f.inputImage}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a folder' : `cannot be read (${e.code})`}`);
+  });
+  const sharp = (await import('sharp')).default;
+  // normalised to PNG once here, so every stage after reads one format
+  return sharp(bytes)
+    .rotate()
+    .png()
+    .toBuffer()
+    .catch(() => {
+      throw new LoopError('INPUT', `--input-image ${f.inputImage} is not an image sharp can decode (PNG, JPEG, WebP, AVIF, TIFF, GIF)`);
+    });
+}
+
+/** Where a run keeps the user's input image, relative to its run directory. */
+const INPUT_IMAGE = 'input/input_image.png';
+
+async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, options: RunSpec['options'], inputImage: Buffer | null): Promise<RunSpec> {
   const { newRunId } = await import('../queues/runs.js');
   const runDir = await createRunDir(resolveRunsRoot(f.outputDir, env.LOOP_OUTPUT_DIR, 'feedback_loops'));
+  if (inputImage) {
+    const { writeFileAtomic } = await import('../src/runs/atomic.js');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(runDir, 'input'), { recursive: true });
+    await writeFileAtomic(join(runDir, INPUT_IMAGE), inputImage);
+  }
   return {
     run_id: newRunId(runDir),
     workflow: f.workflow,
@@ -95,6 +132,7 @@ async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, opt
     prompt,
     prompt_source: input === '-' ? 'stdin' : input,
     options,
+    input_image: inputImage ? INPUT_IMAGE : null,
     created_at: new Date().toISOString(),
     round: 0,
     start_stage: null,
@@ -168,14 +206,14 @@ export async function runCommand(input: string | undefined, raw: Record<string, 
   }
   if (input === undefined) throw new LoopError('USAGE', 'missing the prompt file argument (or "-" for stdin), or --resume <checkpoint>');
   const env = checkConfig();
-  const { f, prompt, options } = await prepareRun(input, raw, env, true);
+  const { f, prompt, options, inputImage } = await prepareRun(input, raw, env, true);
   const stop = await costGate(f, options);
   if (stop !== undefined) return stop;
-  if (WORKFLOW_STAGES[f.workflow]?.includes('image-scoring') && !f.skipScoring) {
+  if (needsScorer(WORKFLOW_STAGES[f.workflow] ?? [], f.skipScoring)) {
     resolveDevice(f.device);
     resolveCheckedModelsDir(undefined, env);
   }
-  return runEmbedded(env, f, async () => ({ spec: await newSpec(f, env, prompt, input, options), carry: [] }));
+  return runEmbedded(env, f, async () => ({ spec: await newSpec(f, env, prompt, input, options, inputImage), carry: [] }));
 }
 
 /** `loop run --resume`: a verified checkpoint's run continues here, with embedded workers. */
@@ -186,7 +224,7 @@ async function resumeRun(path: string, raw: Record<string, unknown>): Promise<nu
   const plan = await planResume(path, env.LOOP_OUTPUT_DIR);
   if (plan.kind === 'finished') return reportFinished(plan.checkpoint, f.json);
   const o = plan.spec.options;
-  if (stagesOf(plan.spec.workflow).includes('image-scoring') && !o.skip_scoring) {
+  if (needsScorer(stagesOf(plan.spec.workflow), o.skip_scoring)) {
     resolveDevice(f.device);
     resolveCheckedModelsDir(undefined, env);
   }
@@ -219,9 +257,9 @@ async function runEmbedded(
       env,
       async (ctx) => {
         const { spec, carry } = await makeSpec(ctx);
-        // every stage of the workflow, not just this round's: stages fan out to each other's queues
+        // every stage of the workflow, not just this round's, and the queues their fan-outs use
         // (the storyboard's frames are image-generation jobs, its picks scoring jobs)
-        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: stagesOf(spec.workflow), concurrency: f.concurrency, device: f.device, logger });
+        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: queuesOf(stagesOf(spec.workflow)), concurrency: f.concurrency, device: f.device, logger });
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
@@ -275,11 +313,11 @@ export async function resumeCommand(path: string, raw: Record<string, unknown>):
 
 export async function enqueueCommand(input: string, raw: Record<string, unknown>): Promise<number> {
   const env = checkConfig();
-  const { f, prompt, options } = await prepareRun(input, raw, env, false);
+  const { f, prompt, options, inputImage } = await prepareRun(input, raw, env, false);
   const stop = await costGate(f, options);
   if (stop !== undefined) return stop;
   return withContext(env, async (ctx) => {
-    const spec = await newSpec(f, env, prompt, input, options);
+    const spec = await newSpec(f, env, prompt, input, options, inputImage);
     const { root } = await enqueueRun(ctx, spec, { outputRoot: env.LOOP_OUTPUT_DIR });
     if (f.json) process.stdout.write(JSON.stringify({ run_id: spec.run_id, run_dir: spec.run_dir, workflow: spec.workflow, root }) + '\n');
     else {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
+import { cacheForRun } from '../src/cache/generation-cache.js';
 import { loadEnv } from '../src/config/env.js';
 import { GenerationFailed } from '../src/generation/backend.js';
 import { generateVariation, planGeneration, writeGenerationTrace, type VariationResult } from '../src/generation/generate.js';
@@ -79,7 +80,8 @@ export const variationProcessor: ProcessorModule = {
   name: 'variation',
   async process(data, ctx) {
     const d = VariationJobSchema.parse(data);
-    const outDir = join(resolveRunDir(d.runDir, ctx.outputRoot), STAGE_DIRS['image-generation']);
+    const runDir = resolveRunDir(d.runDir, ctx.outputRoot);
+    const outDir = join(runDir, STAGE_DIRS['image-generation']);
     // a retry after the folder was ranked: back to generation order first, so this variation's
     // own name is free and no ranked file is overwritten (scoring ranks the whole set again)
     if (existsSync(join(outDir, GENERATION_TRACE))) {
@@ -100,6 +102,8 @@ export const variationProcessor: ProcessorModule = {
       signal: ctx.signal,
       resume: d.prediction,
       onPrediction: (p) => ctx.saveState({ prediction: p }),
+      // the same request made before (a re-run, a resume, another run) is not paid for again
+      cache: await cacheForRun(runDir, ctx.outputRoot),
     });
     // a variation the provider could not make is a failed job: BullMQ's attempts and backoff retry
     // it, the board shows it red, and the stage records it once it has failed for good

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { cacheForRun, cachedImageBackend } from '../src/cache/generation-cache.js';
 import { loadEnv } from '../src/config/env.js';
 import { removeStaleTemps } from '../src/runs/atomic.js';
 import { backendNote, createBackend, planGeneration } from '../src/generation/generate.js';
@@ -53,9 +54,11 @@ export const frameProcessor: ProcessorModule = {
   name: 'frame',
   async process(data, ctx) {
     const d = FrameJobSchema.parse(data);
-    const dir = join(resolveRunDir(d.runDir, ctx.outputRoot), DIR);
+    const runDir = resolveRunDir(d.runDir, ctx.outputRoot);
+    const dir = join(runDir, DIR);
     await ctx.progress(0, `${d.spec.file} candidate ${d.candidate}`);
-    const backend = await createBackend(d.backend, loadEnv());
+    // behind the generation cache: a frame requested before (same prompt, seed, init image) is not paid for again
+    const backend = cachedImageBackend(await createBackend(d.backend, loadEnv()), await cacheForRun(runDir, ctx.outputRoot));
     const r = await makeFrame(dir, { spec: d.spec, candidate: d.candidate, design: d.design }, backend, {
       signal: ctx.signal,
       resume: d.prediction,
@@ -75,10 +78,11 @@ export const storyboardStage: StageDefinition<'storyboard', StoryboardDesign> = 
       const o = ctx.spec.options;
       // the enhanced image prompt when stage 1 ran (its style sentences become the style block)
       const prompt = summaryFor(ctx.previous, 'image-prompt')?.outputs.final_prompt ?? ctx.spec.prompt;
-      // clip 1 starts on stage 2's best image (or its first, unscored) and every frame keeps its look
+      // clip 1 starts on stage 2's best image (or its first, unscored), or in a video-only run on
+      // the user's image, and every frame keeps its look
       const scoring = summaryFor(ctx.previous, 'image-scoring');
       const gen = summaryFor(ctx.previous, 'image-generation');
-      const best = scoring?.outputs.best_image ?? (gen ? `${gen.outputs.generation_dir}/image_001.png` : null);
+      const best = scoring?.outputs.best_image ?? (gen ? `${gen.outputs.generation_dir}/image_001.png` : ctx.spec.input_image);
       const fromImage = best ? { bytes: await readFile(join(ctx.runDir, best)), origin: best } : undefined;
       const env = loadEnv();
       const images = planGeneration({ backend: o.image_backend, env, model: o.image_model, fallbackModels: o.fallback_models, numVariations: 1, aspectRatio: o.aspect_ratio, seed: o.seed, negativePrompt: o.negative_prompt });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
+import { cacheForRun, cachedVideoBackend } from '../src/cache/generation-cache.js';
 import { loadEnv } from '../src/config/env.js';
 import { removeStaleTemps } from '../src/runs/atomic.js';
 import type { AspectRatio } from '../src/generation/metadata.js';
@@ -63,7 +64,8 @@ export const attemptProcessor: ProcessorModule = {
       if (t.ordering === 'rank') await restoreVideoAttemptOrder(dir, { signal: ctx.signal });
     }
     await ctx.progress(0, `clip ${d.clip} attempt ${d.attempt}`);
-    const backend = await createVideoBackend(plan.backend, loadEnv());
+    // behind the generation cache: the same request made before (same prompt, frames, seed, move) is not paid for again
+    const backend = cachedVideoBackend(await createVideoBackend(plan.backend, loadEnv()), await cacheForRun(runDir, ctx.outputRoot));
     const r = await generateAttempt(dir, plan, clip, d.attempt, backend, {
       runDir,
       signal: ctx.signal,

@@ -28,6 +28,8 @@ const OptionsSchema = z.object({
   negativePrompt: O.negative_prompt.type.optional(),
   outputDir: z.string().min(1).optional(),
   concurrency: z.number().int().min(1).max(MAX_CONCURRENCY),
+  /** false with --no-cache (commander's name for the switch). */
+  cache: z.boolean().optional(),
   device: z.string().optional(),
   modelsDir: z.string().min(1).optional(),
   json: z.boolean().optional(),
@@ -54,6 +56,7 @@ export function register(program: Command): void {
     .addOption(runOptionFlag(O.negative_prompt))
     .option('-o, --output-dir <dir>', 'parent of the storyboard directory (default: $LOOP_OUTPUT_DIR/storyboards)')
     .option('--concurrency <n>', `frames made at once, 1-${MAX_CONCURRENCY}`, intArg('--concurrency', 1, MAX_CONCURRENCY), 4)
+    .addOption(runOptionFlag(O.no_cache, { help: 'do not read or write the generation cache: make (and pay for) every frame again' }))
     .option('--device <device>', 'scoring device for --frame-variations > 1: cpu, cuda or cuda:N', deviceArg('--device'))
     .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
     .option('--json', 'print storyboard_metadata.json on stdout')
@@ -90,6 +93,7 @@ async function run(input: string, o: Options): Promise<number> {
   process.once('SIGINT', onSigint);
   log.info(`planning ${o.numClips} clip${o.numClips === 1 ? '' : 's'} (${planner} planner), frames with ${backend === 'sketch' ? 'the sketch backend (offline previz sketches, not model output)' : 'Replicate'} → ${termSafe(dir)}`);
   const { createStoryboard } = await import('../../src/storyboard/create.js');
+  const { GenerationCache } = await import('../../src/cache/generation-cache.js');
   let out: Awaited<ReturnType<typeof createStoryboard>>;
   try {
     out = await createStoryboard({
@@ -113,6 +117,7 @@ async function run(input: string, o: Options): Promise<number> {
       modelsDir,
       logger: log,
       signal: ac.signal,
+      cache: o.cache === false ? null : GenerationCache.at(env.LOOP_OUTPUT_DIR),
       onFrame: (done, total, failed) => log.debug(`frames ${done}/${total}${failed ? ` (${failed} failed)` : ''}`),
     });
   } finally {

@@ -25,6 +25,8 @@ const OptionsSchema = z.object({
   backend: O.image_backend.type.optional(),
   concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).optional(),
   skipScoring: O.skip_scoring.type.optional(),
+  /** false with --no-cache (commander's name for the switch). */
+  cache: z.boolean().optional(),
   device: z.string().optional(), // syntax checked by deviceArg, the GPU count at start
 
   modelsDir: z.string().min(1).optional(),
@@ -56,6 +58,7 @@ export function register(program: Command): void {
     )
     .option('--concurrency <n>', `variations generated at once, 1–${MAX_CONCURRENCY} (default 8 on Replicate)`, intArg('--concurrency', 1, MAX_CONCURRENCY))
     .addOption(runOptionFlag(O.skip_scoring, { help: 'do not score or rank; files keep generation order', default: undefined }))
+    .addOption(runOptionFlag(O.no_cache, { help: 'do not read or write the generation cache: make (and pay for) every variation again' }))
     .option('--device <device>', 'scoring device: cpu, cuda or cuda:N (N 0–15)', deviceArg('--device'))
     .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
     .option('--json', 'print the generation trace as JSON on stdout')
@@ -70,6 +73,7 @@ async function run(input: string, o: Options): Promise<number> {
   const { jsonForTerminal, termSafe } = await import('../../src/lib/terminal.js');
   const { createRunDir, resolveRunsRoot } = await import('../../src/runs/run-dir.js');
   const gen = await import('../../src/generation/generate.js');
+  const { GenerationCache } = await import('../../src/cache/generation-cache.js');
   const { progressBar, renderResults } = await import('../image-report.js');
 
   // Everything a user can get wrong is checked before the run directory exists.
@@ -105,6 +109,7 @@ async function run(input: string, o: Options): Promise<number> {
       logger: log,
       env,
       signal: ac.signal,
+      cache: o.cache === false ? null : GenerationCache.at(env.LOOP_OUTPUT_DIR),
       onProgress: (done, total, failed) => {
         if (tty) process.stderr.write(`\r${progressBar(done, total, failed)}${done === total ? '\n' : ''}`);
         else if (done > 0) process.stderr.write(`generated ${done}/${total}${failed ? ` (${failed} failed)` : ''}\n`);
@@ -113,6 +118,9 @@ async function run(input: string, o: Options): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+
+  if (trace.from_cache)
+    log.info(`${trace.from_cache} of ${trace.images.length} image${trace.images.length === 1 ? '' : 's'} came from the generation cache: nothing paid for ${trace.from_cache === 1 ? 'it' : 'them'} this time (--no-cache makes them again)`);
 
   // Scoring: rank and rename when a scorer is available; otherwise keep generation order and say why.
   if (trace.images.length === 0) trace = await gen.recordScoringOutcome(outDir, { status: 'skipped', reason: 'no images to score' });

@@ -25,6 +25,8 @@ const OptionsSchema = z.object({
   maxCost: z.number().nonnegative().optional(),
   outputDir: z.string().min(1).optional(),
   concurrency: z.number().int().min(1).max(MAX_CONCURRENCY),
+  /** false with --no-cache (commander's name for the switch). */
+  cache: z.boolean().optional(),
   json: z.boolean().optional(),
   verbose: z.boolean().optional(),
 });
@@ -47,6 +49,7 @@ export function register(program: Command): void {
     .option('--max-cost <usd>', 'refuse to start when the batch\'s estimate from the price table exceeds this', floatArg('--max-cost', 0, 100_000))
     .option('-o, --output-dir <dir>', 'parent of the run directory (default: $LOOP_OUTPUT_DIR/video_generations)')
     .option('--concurrency <n>', `videos generated at once, 1-${MAX_CONCURRENCY}`, intArg('--concurrency', 1, MAX_CONCURRENCY), 6)
+    .addOption(runOptionFlag(O.no_cache, { help: 'do not read or write the generation cache: make (and pay for) every video again' }))
     .option('--json', 'print generation_trace.json on stdout')
     .option('-v, --verbose', 'verbose logging')
     .addHelpText('after', '\nExamples:\n  loop generate-videos output/video_prompt_traces/<ts>/storyboard_enhanced_motion_prompts.json --num-attempts 3\n  loop generate-videos prompt.txt --backend replicate --model kwaivgi/kling-v2.1 --start-image a.png --end-image b.png')
@@ -64,6 +67,7 @@ async function run(input: string, o: Options): Promise<number> {
   const { createRunDir, resolveRunsRoot } = await import('../../src/runs/run-dir.js');
   const { createVideoBackend } = await import('../../src/video/generate.js');
   const { clipsFromMotionFile, generateVideos } = await import('../../src/video/create.js');
+  const { GenerationCache } = await import('../../src/cache/generation-cache.js');
 
   // everything a user can get wrong is checked before the run directory exists
   const env = checkConfig();
@@ -125,9 +129,10 @@ async function run(input: string, o: Options): Promise<number> {
       maxCostUsd: o.maxCost,
       concurrency: o.concurrency,
       signal: ac.signal,
+      cache: o.cache === false ? null : GenerationCache.at(env.LOOP_OUTPUT_DIR),
       onAttempt: (e) =>
         process.stderr.write(
-          termSafe(`clip ${e.clip} attempt ${e.attempt}: ${e.ok ? `done${e.reused ? ' (already made)' : ''} ${e.detail} · ${e.cost_usd === null ? 'cost unknown' : `$${e.cost_usd.toFixed(4)}`}` : `FAILED ${e.detail}`}`) + '\n',
+          termSafe(`clip ${e.clip} attempt ${e.attempt}: ${e.ok ? `done${e.reused ? ' (already made)' : e.from_cache ? ' (from the generation cache)' : ''} ${e.detail} · ${e.cost_usd === null ? 'cost unknown' : `$${e.cost_usd.toFixed(4)}`}` : `FAILED ${e.detail}`}`) + '\n',
         ),
     });
   } finally {

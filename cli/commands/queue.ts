@@ -64,7 +64,8 @@ export function addRunFlags(cmd: Command, embedsWorkers: boolean, decls: RunOpti
   cmd
     // run's is optional: `loop run --resume <checkpoint>` takes none
     .argument(embedsWorkers ? '[input]' : '<input>', 'starting prompt file, or "-" for stdin')
-    .addOption(new Option('--workflow <name>', 'stages to run').choices(WORKFLOWS as unknown as string[]).default('image-only'));
+    .addOption(new Option('--workflow <name>', 'stages to run').choices(WORKFLOWS as unknown as string[]).default('full'))
+    .option('--input-image <path>', 'video-only: the image clip 1 of the storyboard starts on (PNG, JPEG or WebP)');
   for (const d of decls) cmd.addOption(runOptionFlag(d));
   cmd
     .option('--output-dir <dir>', 'root for run directories (default <LOOP_OUTPUT_DIR>/feedback_loops)')

@@ -30,6 +30,8 @@ import { MAX_CONCURRENCY, MAX_SEED, MAX_VARIATIONS } from './limits.js';
 import { sizeFor } from './sizes.js';
 import { SKETCH_MODEL, SKETCH_NOTE } from './sketch-backend.js';
 import { mapPool } from '../lib/pool.js';
+import { cacheInfoOf, countFromCache } from '../cache/cache-info.js';
+import { cachedImageBackend, type GenerationCache } from '../cache/generation-cache.js';
 
 export type { ImageBackendName } from './backend.js';
 export type VariationFailure = z.infer<typeof VariationFailureSchema>;
@@ -92,6 +94,11 @@ export interface VariationOptions {
   onPrediction?: GenerateRequest['onPrediction'];
   /** A prediction an earlier attempt of this variation started: poll it instead of buying a new one. */
   resume?: GenerateRequest['resume'];
+  /**
+   * The generation cache (src/cache/generation-cache.ts) in front of the backend; null: bypassed
+   * (--no-cache, the metadata says so); undefined: the backend is used as given.
+   */
+  cache?: GenerationCache | null;
 }
 
 export type VariationResult =
@@ -104,10 +111,11 @@ export type VariationResult =
  * job is idempotent. Never throws for a generation failure: it returns the failure.
  */
 export async function generateVariation(o: VariationOptions): Promise<VariationResult> {
-  const backend =
+  const built =
     typeof o.backend === 'string'
       ? await createBackend(o.backend, o.env ?? (await import('../config/env.js')).loadEnv(), { logger: o.logger })
       : o.backend;
+  const backend = o.cache === undefined ? built : cachedImageBackend(built, o.cache, { logger: o.logger });
   const { width, height } = sizeFor(o.aspectRatio);
   const started = new Date();
   const t0 = performance.now();
@@ -135,6 +143,7 @@ export async function generateVariation(o: VariationOptions): Promise<VariationR
     const file = imageFileName(o.variation);
     await writeFileAtomic(join(o.outDir, file), bytes);
     const ended = new Date();
+    const cache = cacheInfoOf(r.provider);
     const metadata: ImageMetadata = ImageMetadataSchema.parse({
       schema_version: 1,
       file,
@@ -154,6 +163,7 @@ export async function generateVariation(o: VariationOptions): Promise<VariationR
       duration_ms: Math.round(performance.now() - t0),
       cost_usd: r.costUsd,
       provider: { ...r.provider, attempts: r.attempts, requested_model: isSketch ? o.model : model },
+      ...(cache ? { cache } : {}),
       scores: null,
     });
     await writeJsonAtomic(join(o.outDir, metadataFileName(o.variation)), metadata);
@@ -164,7 +174,9 @@ export async function generateVariation(o: VariationOptions): Promise<VariationR
       kind: 'image',
       units: 1,
       cost_usd: r.costUsd,
-      ...(r.costUsd === null ? { note: `no price for ${r.model} in the price table` } : {}),
+      ...(cache?.status === 'hit'
+        ? { note: `from the generation cache (first made for ${cache.original_cost_usd == null ? 'an unknown cost' : `$${cache.original_cost_usd}`})` }
+        : r.costUsd === null ? { note: `no price for ${r.model} in the price table` } : {}),
       at: ended.toISOString(),
     };
     return { ok: true, metadata, costEntry };
@@ -228,6 +240,7 @@ export async function writeGenerationTrace(outDir: string, parts: TraceParts): P
     ordering_note: 'not scored yet: files are numbered by variation (generation order)',
     images,
     failures: [...parts.failures].sort((a, b) => a.variation - b.variation),
+    from_cache: countFromCache(images),
     best: null,
     scoring: null,
     cost: ledger.toJSON() as unknown as Record<string, unknown>,
@@ -311,6 +324,8 @@ export interface GenerateOptions {
   replicate?: Partial<ReplicateBackendOptions>;
   /** Use this backend instance instead of building one. */
   backendInstance?: ImageBackend;
+  /** The generation cache in front of the backend (see VariationOptions.cache). */
+  cache?: GenerationCache | null;
 }
 
 /**
@@ -321,9 +336,10 @@ export async function generateImages(opts: GenerateOptions): Promise<GenerationT
   validateGenerationRequest(opts);
   const log = opts.logger ?? silentLogger;
   const startedAt = new Date().toISOString();
-  const backend =
+  const built =
     opts.backendInstance ??
     (await createBackend(opts.backend, opts.env ?? (await import('../config/env.js')).loadEnv(), { logger: log, replicate: opts.replicate }));
+  const backend = opts.cache === undefined ? built : cachedImageBackend(built, opts.cache, { logger: log });
   const isSketch = backend.name === 'sketch';
   if (isSketch && (opts.model || opts.fallbackModels?.length)) log.warn('--model/--fallback-model are ignored by the sketch backend');
   const { model, fallbackModels, seeds, seedSource: source, negativePrompt } = planGeneration({ ...opts, backend: backend.name });

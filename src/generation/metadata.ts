@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CacheInfoSchema } from '../cache/cache-info.js';
 import { ImageScoresSchema } from '../scoring/types.js';
 
 /**
@@ -35,6 +36,8 @@ export const ImageMetadataSchema = z.object({
   cost_usd: z.number().nonnegative().nullable(),
   /** Provider detail: prediction id, attempts, fallback used, … (never a secret). */
   provider: z.record(z.string(), z.unknown()),
+  /** The generation cache: hit (cost 0 this time), miss (made and stored) or bypassed (--no-cache), with the key. */
+  cache: CacheInfoSchema.optional(),
   scores: ImageScoresSchema.nullable(),
 });
 export type ImageMetadata = z.infer<typeof ImageMetadataSchema>;
@@ -66,6 +69,8 @@ export const GenerationTraceSchema = z.object({
   ordering_note: z.string().optional(),
   images: z.array(ImageMetadataSchema),
   failures: z.array(VariationFailureSchema),
+  /** How many of `images` came from the generation cache (nothing paid for them this time). */
+  from_cache: z.number().int().nonnegative().optional(),
   best: z.string().nullable(),
   scoring: z.record(z.string(), z.unknown()).nullable(),
   cost: z.record(z.string(), z.unknown()),

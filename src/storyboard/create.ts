@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { cachedImageBackend, type GenerationCache } from '../cache/generation-cache.js';
 import type { Env } from '../config/env.js';
 import { GenerationFailed } from '../generation/backend.js';
 import { backendNote, createBackend } from '../generation/generate.js';
@@ -48,6 +49,8 @@ export interface CreateStoryboardOptions {
   logger?: Logger;
   signal?: AbortSignal;
   onFrame?: (done: number, total: number, failed: number) => void;
+  /** The generation cache in front of the frames' backend; null: bypassed (--no-cache); undefined: none. */
+  cache?: GenerationCache | null;
 }
 
 export async function createStoryboard(o: CreateStoryboardOptions): Promise<{ design: StoryboardDesign; result: StoryboardResult }> {
@@ -57,7 +60,8 @@ export async function createStoryboard(o: CreateStoryboardOptions): Promise<{ de
   await writeJsonAtomic(join(o.dir, STORYBOARD_PLAN_FILE), design);
   logger.info(`${design.planner_note}`);
 
-  const backend = await createBackend(design.backend, o.env, { logger });
+  const built = await createBackend(design.backend, o.env, { logger });
+  const backend = o.cache === undefined ? built : cachedImageBackend(built, o.cache, { logger });
   const requests = frameRequests(design);
   const results = new Map<string, FrameResult[]>();
   const failures = new Map<string, string>();

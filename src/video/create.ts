@@ -1,4 +1,5 @@
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { cachedVideoBackend, type GenerationCache } from '../cache/generation-cache.js';
 import { GenerationFailed } from '../generation/backend.js';
 import type { AspectRatio } from '../generation/metadata.js';
 import { mapPool } from '../lib/pool.js';
@@ -25,18 +26,29 @@ export async function generateVideos(o: {
   maxCostUsd?: number;
   concurrency: number;
   signal?: AbortSignal;
-  onAttempt?: (e: { clip: number; attempt: number; ok: boolean; detail: string; cost_usd: number | null; reused: boolean }) => void;
+  /** The generation cache in front of the backend; null: bypassed (--no-cache); undefined: the backend as given. */
+  cache?: GenerationCache | null;
+  onAttempt?: (e: { clip: number; attempt: number; ok: boolean; detail: string; cost_usd: number | null; reused: boolean; from_cache?: boolean }) => void;
 }): Promise<{ plan: VideoPlan; trace: Awaited<ReturnType<typeof writeVideoTrace>>; failures: AttemptFailure[] }> {
-  const plan = planVideos({ ...o, framesRoot: o.framesRoot });
+  const backend = o.cache === undefined ? o.backend : cachedVideoBackend(o.backend, o.cache);
+  const plan = planVideos({ ...o, backend, framesRoot: o.framesRoot });
   await writeJsonAtomic(join(o.dir, VIDEO_PLAN_FILE), plan);
   const jobs = plan.clips.flatMap((c) => Array.from({ length: plan.attempts }, (_, a) => ({ clip: c, attempt: a + 1 })));
   const made: { metadata: VideoMetadata; reused: boolean }[] = [];
   const failures: AttemptFailure[] = [];
   await mapPool(jobs, o.concurrency, async ({ clip, attempt }) => {
     try {
-      const r = await generateAttempt(o.dir, plan, clip, attempt, o.backend, { signal: o.signal });
+      const r = await generateAttempt(o.dir, plan, clip, attempt, backend, { signal: o.signal });
       made.push(r);
-      o.onAttempt?.({ clip: clip.clip, attempt, ok: true, detail: `${relative(o.dir, join(o.dir, `clip_${String(clip.clip).padStart(3, '0')}`, r.metadata.file))}`, cost_usd: r.metadata.cost_usd, reused: r.reused });
+      o.onAttempt?.({
+        clip: clip.clip,
+        attempt,
+        ok: true,
+        detail: `${relative(o.dir, join(o.dir, `clip_${String(clip.clip).padStart(3, '0')}`, r.metadata.file))}`,
+        cost_usd: r.metadata.cost_usd,
+        reused: r.reused,
+        from_cache: r.metadata.cache?.status === 'hit',
+      });
     } catch (e) {
       // the provider could not make it: recorded, the rest go on; anything else is a bug or the host
       if (!(e instanceof GenerationFailed) || o.signal?.aborted) throw e;
@@ -44,7 +56,7 @@ export async function generateVideos(o: {
       o.onAttempt?.({ clip: clip.clip, attempt, ok: false, detail: e.message, cost_usd: null, reused: false });
     }
   });
-  const trace = await writeVideoTrace(o.dir, plan, made, failures, o.backend.note);
+  const trace = await writeVideoTrace(o.dir, plan, made, failures, backend.note);
   return { plan, trace, failures };
 }
 

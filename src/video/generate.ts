@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CacheInfoSchema, cacheInfoOf, countFromCache } from '../cache/cache-info.js';
 import type { Env } from '../config/env.js';
 import { LoopError } from '../errors.js';
 import { ASPECT_RATIOS, type AspectRatio } from '../generation/metadata.js';
@@ -79,6 +80,8 @@ export const VideoMetadataSchema = z.object({
   duration_ms: z.number().nonnegative(),
   prediction_id: z.string().nullable(),
   provider: z.record(z.string(), z.unknown()),
+  /** The generation cache: hit (cost 0 this time), miss (made and stored) or bypassed (--no-cache), with the key. */
+  cache: CacheInfoSchema.optional(),
   scores: z.record(z.string(), z.unknown()).nullable(),
 });
 export type VideoMetadata = z.infer<typeof VideoMetadataSchema>;
@@ -167,6 +170,7 @@ export async function generateAttempt(
   });
   await ensureDir(out);
   await writeFileAtomic(join(out, videoFile(attempt)), r.bytes);
+  const cache = cacheInfoOf(r.provider);
   const metadata = VideoMetadataSchema.parse({
     schema_version: 1,
     clip: clip.clip,
@@ -193,6 +197,7 @@ export async function generateAttempt(
     duration_ms: Math.round(performance.now() - t0),
     prediction_id: typeof r.provider.prediction_id === 'string' ? r.provider.prediction_id : null,
     provider: r.provider,
+    ...(cache ? { cache } : {}),
     scores: null,
   });
   await writeJsonAtomic(metaPath, metadata);
@@ -209,7 +214,8 @@ export interface AttemptFailure {
 /** generation_trace.json for the whole set: the plan, every video made, every failure, cost and time. */
 export async function writeVideoTrace(dir: string, plan: VideoPlan, made: { metadata: VideoMetadata; reused: boolean }[], failures: AttemptFailure[], backendNote: string) {
   const videos = made.map((m) => m.metadata).sort((a, b) => a.clip - b.clip || a.attempt - b.attempt);
-  const paid = made.filter((m) => !m.reused).map((m) => m.metadata);
+  // paid this time: made now, and not served by the generation cache
+  const paid = made.filter((m) => !m.reused && m.metadata.cache?.status !== 'hit').map((m) => m.metadata);
   const ended = new Date();
   const trace = {
     schema_version: 1,
@@ -234,6 +240,8 @@ export async function writeVideoTrace(dir: string, plan: VideoPlan, made: { meta
     total_cost_usd: Math.round(videos.reduce((s, v) => s + (v.cost_usd ?? 0), 0) * 1e6) / 1e6,
     cost_is_lower_bound: videos.some((v) => v.cost_usd === null),
     paid_this_time: paid.length,
+    /** Videos whose bytes came from the generation cache (nothing paid for them this time). */
+    from_cache: countFromCache(videos),
     started_at: plan.started_at,
     ended_at: ended.toISOString(),
     duration_ms: ended.getTime() - Date.parse(plan.started_at),

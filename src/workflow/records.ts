@@ -83,7 +83,20 @@ export async function writeCheckpoint(
   };
   cp.sha256 = selfHash(cp);
   await writeJsonAtomic(join(runDir, CHECKPOINT_FILE), cp);
+  await refreshReport(runDir);
   return cp;
+}
+
+/**
+ * report.html follows the checkpoint (written at enqueue, after each stage and on failure), so it
+ * shows a run in progress. Best effort: a page that cannot be written never fails a stage.
+ */
+async function refreshReport(runDir: string): Promise<void> {
+  try {
+    await (await import('../report/report.js')).writeRunReport(runDir);
+  } catch (e) {
+    process.stderr.write(`loop: warning: report.html not updated in ${runDir}: ${String((e as Error)?.message ?? e).split('\n')[0]}\n`);
+  }
 }
 
 const refuse = (path: string, why: string) => new LoopError('CHECKPOINT', `checkpoint ${path} refused: ${why}`);

@@ -256,6 +256,18 @@ export const RUN_OPTIONS = [
     help: 'Replicate video model, owner/name[:version] (start/end-frame models: Kling v2.1, Luma Ray, Hailuo-02, Veo 3.1, Wan 2.2 i2v)',
     stage: 'video-generation',
   }),
+  // every generation stage: images, storyboard frames and videos (src/cache/generation-cache.ts)
+  option({
+    key: 'no_cache',
+    // Default: off (the cache is used). commander stores a `--no-x` switch as `x`, true unless
+    // given; a declared default would become commander's default for `x` (and hide the switch), so
+    // the default is "absent" and `resolve` stores true only when --no-cache was given.
+    flags: '--no-cache',
+    type: z.boolean(),
+    help: 'do not read or write the generation cache (<LOOP_OUTPUT_DIR>/.cache/generations): make and pay for every image, frame and video again',
+    stage: 'image-generation',
+    resolve: (value) => (value === false ? true : undefined),
+  }),
 ] as const;
 
 export type RunOptionDecls = readonly AnyDecl[];
@@ -285,7 +297,9 @@ type FlagSchema<X> =
         : z.ZodDefault<T>
     : never;
 
-type LongName<F extends string> = F extends `${string}--${infer N} ${string}` ? N : F extends `${string}--${infer N}` ? N : never;
+type Long<F extends string> = F extends `${string}--${infer N} ${string}` ? N : F extends `${string}--${infer N}` ? N : never;
+/** commander stores `--no-x` under `x`. */
+type LongName<F extends string> = Long<F> extends `no-${infer X}` ? X : Long<F>;
 type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
 type FlagAttr<X> = X extends { flags: infer F extends string } ? Camel<LongName<F>> : never;
 
@@ -299,10 +313,11 @@ export function longFlag(flags: string): string {
   return m[1]!;
 }
 
-/** The property commander stores a flag under: `--fallback-model` → `fallbackModel`. */
+/** The property commander stores a flag under: `--fallback-model` → `fallbackModel`, `--no-cache` → `cache`. */
 export function flagAttribute(flags: string): string {
   return longFlag(flags)
     .slice(2)
+    .replace(/^no-/, '')
     .replace(/-([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 

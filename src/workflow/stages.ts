@@ -20,8 +20,21 @@ export type Workflow = (typeof WORKFLOWS)[number];
 export const WORKFLOW_STAGES: Partial<Record<Workflow, Stage[]>> = {
   'prompt-only': ['image-prompt'],
   'image-only': ['image-prompt', 'image-generation', 'image-scoring'],
+  // from the user's image (--input-image): a storyboard whose clip 1 starts on it, then the videos
+  'video-only': ['storyboard', 'video-prompt', 'video-generation', 'video-scoring'],
   full: ['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring'],
 };
+
+/** Queues a stage's fan-out puts jobs on besides its own: the storyboard's frames are image jobs, its picks scoring jobs. */
+export const FAN_OUT_QUEUES: Partial<Record<Stage, Stage[]>> = {
+  storyboard: ['image-generation', 'image-scoring'],
+};
+
+/** Every queue a workflow's jobs land on: its stages and the queues their fan-outs use. */
+export function queuesOf(stages: readonly Stage[]): Stage[] {
+  const all = new Set(stages.flatMap((s) => [s, ...(FAN_OUT_QUEUES[s] ?? [])]));
+  return STAGES.filter((s) => all.has(s));
+}
 
 /** Folder of each stage inside a run directory (Story 9.3's layout). */
 export const STAGE_DIRS: Record<Stage, string> = {

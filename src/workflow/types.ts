@@ -18,6 +18,8 @@ export const RunSpecSchema = z.object({
   prompt_source: z.string(),
   options: RunOptionsSchema,
   created_at: z.string(),
+  /** video-only: the user's image (--input-image), copied into the run directory; relative to it. */
+  input_image: z.string().nullable().default(null),
   /** 0 for the first flow of a run; each `loop resume` enqueues round + 1 (its own job ids). */
   round: z.number().int().nonnegative().default(0),
   /** The stage this round's flow starts at (a resume skips the stages already completed). */

@@ -132,7 +132,7 @@ describe('prepareRun: flags to options', () => {
   it('the default flags give RunOptionsSchema defaults, and the options round-trip', async () => {
     const { f, prompt, options } = await prepareRun(promptFile, await parseRunFlags([]), noKeys, false);
     expect(prompt).toMatch(/a cat/);
-    expect(f.workflow).toBe('image-only');
+    expect(f.workflow).toBe('full'); // Story 9.3: the whole loop by default
     // no keys: the offline backends, decided here and written into the spec
     expect(options).toEqual(RunOptionsSchema.parse({ agent_backend: 'offline', image_backend: 'sketch', video_backend: 'animatic' }));
     expect(RunOptionsSchema.parse(JSON.parse(JSON.stringify(options)))).toEqual(options);
@@ -148,6 +148,7 @@ describe('prepareRun: flags to options', () => {
       ...['--fallback-model', 'a/b', '--fallback-model', 'c/d', '--negative-prompt', 'no text', '--skip-scoring'],
       ...['--num-clips', '5', '--frame-variations', '2'],
       ...['--max-iterations-video', '2', '--threshold-video', '70', '--num-video-attempts', '2', '--video-backend', 'animatic', '--video-model', 'luma/ray'],
+      '--no-cache',
     ];
     // the offline backends are the defaults without keys: ask with keys set, so they are not
     const { f, options } = await prepareRun(promptFile, await parseRunFlags(argv), withKeys, true);

@@ -65,7 +65,7 @@ describe('loop run (embedded)', () => {
 
   it('runs image-only end to end with a private redis-server when REDIS_URL is unset', async () => {
     const work = tmp();
-    const r = await runCli(['run', START, '--num-image-variations', '3', '--seed', '5'], {
+    const r = await runCli(['run', START, '--workflow', 'image-only', '--num-image-variations', '3', '--seed', '5'], {
       cwd: work,
       env: { LOOP_OUTPUT_DIR: join(work, 'out') },
     });

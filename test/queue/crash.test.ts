@@ -56,7 +56,7 @@ describe('kill -9 of a worker', () => {
   it.each(POINTS)('%s: a second worker finishes a complete, consistent run', async (_name, when) => {
     const work = mkdtempSync(join(tmpdir(), 'loop-crash-'));
     const out = join(work, 'out');
-    const e = await runCli(['enqueue', START, '--num-image-variations', '6', '--seed', '21', '--agent-backend', 'offline', '--image-backend', 'sketch', '--json'], {
+    const e = await runCli(['enqueue', START, '--workflow', 'image-only', '--num-image-variations', '6', '--seed', '21', '--agent-backend', 'offline', '--image-backend', 'sketch', '--json'], {
       cwd: work,
       env: { REDIS_URL, LOOP_QUEUE_PREFIX: prefix, LOOP_OUTPUT_DIR: out },
     });

@@ -15,7 +15,7 @@ import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
  * relocatable runs: an enqueuer and a worker that reach one folder by different paths.
  */
 const START = join(REPO_ROOT, 'examples', 'start.txt');
-const RUN_FLAGS = ['--seed', '11', '--num-image-variations', '6', '--concurrency', '1', '--agent-backend', 'offline', '--image-backend', 'sketch'];
+const RUN_FLAGS = ['--workflow', 'image-only', '--seed', '11', '--num-image-variations', '6', '--concurrency', '1', '--agent-backend', 'offline', '--image-backend', 'sketch'];
 const tmp = () => mkdtempSync(join(tmpdir(), 'loop-resume-'));
 const prefix = uniquePrefix('resume');
 afterAll(() => cleanPrefix(prefix));

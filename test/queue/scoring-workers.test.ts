@@ -44,7 +44,7 @@ describe('image-scoring workers', () => {
       await worker('image-prompt,image-generation', 4);
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) {
-        const e = await runCli(['enqueue', join(REPO_ROOT, 'examples', 'start.txt'), '--num-image-variations', '2', '--seed', String(10 * i)], { cwd: work, env });
+        const e = await runCli(['enqueue', join(REPO_ROOT, 'examples', 'start.txt'), '--workflow', 'image-only', '--num-image-variations', '2', '--seed', String(10 * i)], { cwd: work, env });
         expect(e.code).toBe(0);
         ids.push(e.stdout.trim().split('\n').pop()!);
       }

@@ -86,7 +86,8 @@ describe('variation jobs', () => {
   });
 
   it('saves the prediction id in the job before waiting, so a restarted attempt resumes it', async () => {
-    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-schnell', fallback_models: [] });
+    // no_cache: the test above made these very images, and the generation cache would serve them
+    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-schnell', fallback_models: [], no_cache: true });
     fake.setFaults([]);
     fake.reset();
     const view = await run(s);
@@ -156,7 +157,8 @@ describe('variation jobs', () => {
 describe('a provider outage, then retry', () => {
   it('a partial run whose provider came back ends completed after retryRun: every image present and ranked', async () => {
     const { retryRun } = await import('../../queues/retry.js');
-    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-schnell', fallback_models: [], num_image_variations: 4, skip_scoring: false });
+    // no_cache: earlier tests made seeds 100-102 of this prompt, and the generation cache would serve them
+    const s = spec({ image_backend: 'replicate', image_model: 'black-forest-labs/flux-schnell', fallback_models: [], num_image_variations: 4, skip_scoring: false, no_cache: true });
     fake.reset();
     // variation 3 (seed 102) fails at the provider on every attempt while it is down
     fake.setFaults([{ on: 'create', match: ({ input }) => input?.seed === 102, times: 1000, fault: { kind: 'fail', error: 'provider down for maintenance' } }]);
