@@ -29,8 +29,12 @@ export function orderedImages(trace: GenerationTrace): ImageMetadata[] {
   );
 }
 
-/** The results table, the best candidate, the total cost, the backend and the failures. */
-export function renderResults(trace: GenerationTrace, outDir: string): string {
+/**
+ * The results table, the best candidate, the total cost, the backend and the failures. Scores are
+ * rounded for people (the files keep full precision). `promptSource` names the prompt the images
+ * were scored against when it is not the one they were made from (score-images --prompt-file).
+ */
+export function renderResults(trace: GenerationTrace, outDir: string, o: { promptSource?: string } = {}): string {
   const images = orderedImages(trace);
   const scored = trace.ordering === 'rank';
   const metrics = scored
@@ -58,19 +62,18 @@ export function renderResults(trace: GenerationTrace, outDir: string): string {
   });
   const out: string[] = [];
   out.push(`backend: ${t(trace.backend)} — ${t(trace.backend_note)}`);
-  out.push(`prompt:  ${t(trace.prompt_source)}`);
+  out.push(`prompt:  ${t(o.promptSource ?? trace.prompt_source)}`);
   out.push(`output:  ${t(outDir)}`);
   out.push('');
   if (rows.length) out.push(table(header, rows.map((r) => (r.top ? r.cells.map(bold) : r.cells)), { rule: false }));
   else out.push('no images were produced');
   out.push('');
   if (!scored) out.push(dim(`not ranked — ${trace.ordering_note ? t(trace.ordering_note) : 'files keep generation order'}`));
-  else {
-    // Say which metrics could not run and why, so a ranking on fewer metrics is not mistaken for a full one.
-    const sc = (trace.scoring ?? {}) as { metrics_unavailable?: Record<string, string>; overall_note?: string };
-    for (const [m, why] of Object.entries(sc.metrics_unavailable ?? {})) out.push(dim(`${t(m)} unavailable: ${t(why)}`));
-    if (sc.overall_note) out.push(dim(`note: ${t(sc.overall_note)}`));
-  }
+  // Say which metrics could not run and why (once each, with what fixes it), so a ranking on fewer
+  // metrics is not mistaken for a full one.
+  const sc = (trace.scoring ?? {}) as { metrics_unavailable?: Record<string, string>; overall_note?: string };
+  for (const [m, why] of Object.entries(sc.metrics_unavailable ?? {})) out.push(dim(`unavailable: ${t(m)}: ${t(why)}`));
+  if (scored && sc.overall_note) out.push(dim(`note: ${t(sc.overall_note)}`));
   const best = scored ? images.find((i) => i.file === trace.best) ?? images[0] : undefined;
   if (best)
     out.push(bold(`best candidate: ${t(best.file)} (seed ${best.seed}${best.scores?.overall != null ? `, overall ${best.scores.overall.toFixed(1)}` : ''})`));

@@ -23,6 +23,10 @@ import * as queue from './commands/queue.js';
 
 const version = (JSON.parse(readFileSync(dataFile('package.json'), 'utf8')) as { version: string }).version;
 
+/** The widest a help screen gets, in columns (the README and tests hold it under 100). */
+export const HELP_WIDTH = 99;
+const helpWidth = (s: NodeJS.WriteStream): number => Math.min(HELP_WIDTH, s.isTTY && s.columns > 0 ? s.columns : HELP_WIDTH);
+
 export function buildProgram(): Command {
   const program = new Command('loop')
     .description('Automated feedback loops for generative images and video: enhance, generate, score, rank, trace.')
@@ -32,7 +36,16 @@ export function buildProgram(): Command {
     .configureOutput({
       // commander's own errors (unknown flag, bad value) become one `loop: error:` line
       outputError: (str, write) => write(`loop: error: ${termSafe(str.replace(/^error:\s*/i, '').trim(), { multiline: true })}\n`),
-    });
+      // help wraps to the terminal, never wider than HELP_WIDTH (piped: HELP_WIDTH); every
+      // sub-command made with .command() after this shares this configuration
+      getOutHelpWidth: () => helpWidth(process.stdout),
+      getErrHelpWidth: () => helpWidth(process.stderr),
+    })
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop run examples/start.txt               # prompt → images → scores, offline defaults\n' +
+        '  npx loop run examples/start.txt --workflow full --dry-run\n  npx loop generate-images --help               # every command has its own help',
+    );
   enhanceImagePrompt.register(program);
   enhanceVideoPrompt.register(program);
   generateImages.register(program);

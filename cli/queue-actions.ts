@@ -7,6 +7,7 @@ import type { Env } from '../src/config/env.js';
 import { checkConfig, resolveCheckedModelsDir } from '../src/config/check.js';
 import { resolveDevice } from '../src/lib/device.js';
 import { clipSafe, jsonForTerminal, termSafe } from '../src/lib/terminal.js';
+import { redact } from '../src/lib/secrets.js';
 import { ExitCode, LoopError } from '../src/errors.js';
 import { readPromptInput } from '../src/lib/input.js';
 import { createLogger, type Logger } from '../src/lib/log.js';
@@ -14,7 +15,7 @@ import { createRunDir, resolveRunsRoot } from '../src/runs/run-dir.js';
 import { assertRedisReachable } from '../queues/connection.js';
 import { QueueContext } from '../queues/context.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../queues/embedded-redis.js';
-import { inspectRun, type JobView, type RunView } from '../queues/inspect.js';
+import { inspectRun, viewToJson, type JobView, type RunView } from '../queues/inspect.js';
 import { isQueueName, QUEUE_NAMES, WORKFLOW_STAGES, WORKFLOWS, type QueueName } from '../queues/names.js';
 import { validateGenerationRequest } from '../src/generation/generate.js';
 import { summaryFor, type RunSpec, type StageSummary } from '../queues/payloads.js';
@@ -40,6 +41,7 @@ const RunFlags = z.object({
   concurrency: z.number().default(4), // run only
   device: z.string().default('cpu'), // run only; syntax checked by the flag's parser
   dryRun: z.boolean().default(false),
+  interactive: z.boolean().default(false), // run only
   maxCost: z.number().nonnegative().optional(),
   json: z.boolean(),
   verbose: z.boolean(),
@@ -85,8 +87,13 @@ export async function prepareRun(input: string, raw: Record<string, unknown>, en
   if (WORKFLOW_STAGES[f.workflow]?.includes('image-generation'))
     validateGenerationRequest({ numVariations: f.numImageVariations, aspectRatio: f.aspectRatio, seed: f.seed });
   const inputImage = await checkInputImage(f);
+  if (f.interactive && !(process.stdin.isTTY && process.stderr.isTTY))
+    throw new LoopError('USAGE', '--interactive asks in the terminal, and this one has none: use --review, then `loop review <run-id>` from any terminal');
+  if (input === '-' && f.interactive) throw new LoopError('USAGE', '--interactive reads the answers from stdin: give the prompt as a file, not "-"');
   const prompt = await readPromptInput(input);
   const options = await runOptionsFromFlags(f, { env, checkKeys });
+  // the gates are in the run (its spec); --interactive only decides who answers them
+  if (f.interactive) options.review = true;
   return { f, prompt, options, inputImage };
 }
 
@@ -142,7 +149,7 @@ async function newSpec(f: RunFlags, env: Env, prompt: string, input: string, opt
 /** The run directory on this machine, for people to open. */
 const localRunDir = (spec: RunSpec, env: Env) => resolveRunDir(spec.run_dir, env.LOOP_OUTPUT_DIR);
 /** A run view as JSON, with the run directory resolved on this machine (spec.run_dir stays relative). */
-const viewJson = (view: RunView, env: Env) => ({ ...view, run_dir: localRunDir(view.spec, env) });
+const viewJson = (view: RunView, env: Env) => ({ ...viewToJson(view), run_dir: localRunDir(view.spec, env) });
 
 /** One line when Redis goes away and when it is back: run and tail ride through short outages. */
 const redisNotice = (logger: Logger) => (state: 'down' | 'back') =>
@@ -156,32 +163,43 @@ function progressText(p: unknown): string {
   return '';
 }
 
-/** Prints one line per change of a job's state or progress. */
-function makePrinter(log: (line: string) => void) {
-  const seen = new Map<string, string>();
-  return (view: RunView) => {
-    for (const j of [...view.jobs].reverse()) {
-      const key = `${j.state}|${progressText(j.progress)}|${j.attemptsMade}`;
-      if (seen.get(j.id) === key) continue;
-      seen.set(j.id, key);
-      const extra =
-        j.state === 'completed' ? `in ${duration(j.durationMs)}` : j.state === 'failed' ? `: ${j.failedReason ?? ''}` : progressText(j.progress);
-      const attempt = j.attemptsMade > 0 && j.state !== 'completed' ? ` (attempts ${j.attemptsMade})` : '';
-      log(`[${j.queue}] ${j.name === 'stage' ? 'stage' : j.id.split('.').pop()} ${j.state}${attempt} ${extra}`.trimEnd());
-    }
-  };
+/** The live per-stage progress of a run (cli/progress.ts): redrawn on a terminal, a log line per change otherwise. */
+async function runProgress(spec: RunSpec, json: boolean) {
+  const { createProgressView, runLines } = await import('./progress.js');
+  const view = await createProgressView({ stream: json ? process.stderr : process.stdout });
+  const stages = stagesOf(spec.workflow);
+  return { view, onView: (v: RunView) => view.set(runLines(v, stages)) };
+}
+
+/** The score each stage reached, for people (the files keep every score at full precision). */
+function qualityLine(stages: StageSummary[]): string {
+  const n = (v: unknown) => (typeof v === 'number' ? v.toFixed(1) : null);
+  const parts: string[] = [];
+  const push = (label: string, v: string | null) => v && parts.push(`${label} ${v}`);
+  for (const s of stages) {
+    const sc = s.scores as Record<string, unknown>;
+    if (s.stage === 'image-prompt') push('image prompt', n(sc.image_prompt_overall));
+    if (s.stage === 'image-scoring') push('best image', n(sc.best_overall));
+    if (s.stage === 'video-prompt') push('video prompts', n(sc.video_prompt_overall));
+    if (s.stage === 'video-scoring') push('best videos', Object.values((sc.best_per_clip ?? {}) as Record<string, unknown>).map((v) => n(v) ?? '-').join(' / ') || null);
+  }
+  return parts.join(' · ');
 }
 
 function printOutcome(view: RunView, env: Env, log: (line: string) => void) {
   const s = view.spec;
   const runDir = localRunDir(s, env);
-  log(`run ${s.run_id} ${view.outcome} · cost ${money(view.costUsd)} · ${view.stages.length} stage(s)`);
+  const first = view.stages[0], last = view.stages[view.stages.length - 1];
+  const wall = first && last ? ` · ${duration(Date.parse(last.ended_at) - Date.parse(first.started_at))}` : '';
+  log(`run ${s.run_id} ${view.outcome} · cost ${money(view.costUsd)} · ${view.stages.length} stage(s)${wall}`);
   for (const st of view.stages) log(`  ${st.stage.padEnd(17)} ${duration(st.duration_ms).padStart(7)}  ${money(st.cost_usd)}  ${st.outputs.backend_note}`);
   const best = summaryFor(view.stages, 'image-scoring')?.outputs.best_image;
   if (best) log(`best image: ${join(runDir, best)}`);
   const vs = summaryFor(view.stages, 'video-scoring')?.outputs;
   for (const [clip, file] of Object.entries(vs?.best_per_clip ?? {})) log(`best video of ${clip}: ${file ? join(runDir, file) : 'none scorable'}`);
   if (vs?.continuity != null) log(`continuity across cuts: ${vs.continuity.toFixed(1)}${vs.continuity_substitute ? ' (substitute: histogram + pixels, no CLIP installed)' : ''}`);
+  const q = qualityLine(view.stages);
+  if (q) log(`quality: ${q}`);
   const fp = summaryFor(view.stages, 'image-prompt')?.outputs.final_prompt;
   if (fp) log(`final prompt: ${fp}`);
   if (view.error && view.outcome === 'failed') log(`error: ${view.error}`);
@@ -244,7 +262,7 @@ function reportFinished(cp: { run_id: string; status: string }, json: boolean): 
 /** A run on this machine: Redis (REDIS_URL, or a private one), in-process workers, live progress. */
 async function runEmbedded(
   env: Env,
-  f: { concurrency: number; device: string; json: boolean; verbose: boolean },
+  f: { concurrency: number; device: string; json: boolean; verbose: boolean; interactive?: boolean },
   makeSpec: (ctx: QueueContext) => Promise<{ spec: RunSpec; carry: StageSummary[] }>,
 ): Promise<number> {
   const logger = createLogger({ verbose: f.verbose });
@@ -259,7 +277,11 @@ async function runEmbedded(
         const { spec, carry } = await makeSpec(ctx);
         // every stage of the workflow, not just this round's, and the queues their fan-outs use
         // (the storyboard's frames are image-generation jobs, its picks scoring jobs)
-        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: queuesOf(stagesOf(spec.workflow)), concurrency: f.concurrency, device: f.device, logger });
+        // the embedded workers' chatter stays out of the progress view unless --verbose; their
+        // warnings print above it
+        let sink: ((line: string) => void) | undefined;
+        const workerLogger: Logger = f.verbose ? logger : { info() {}, debug() {}, warn: (m) => (sink ? sink(`warning: ${m}`) : logger.warn(m)) };
+        const host = await startWorkers({ redisUrl: url, prefix: ctx.prefix, queues: queuesOf(stagesOf(spec.workflow)), concurrency: f.concurrency, device: f.device, logger: workerLogger });
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
@@ -267,7 +289,18 @@ async function runEmbedded(
         try {
           await enqueueRun(ctx, spec, { outputRoot: env.LOOP_OUTPUT_DIR, carry });
           out(`run ${spec.run_id} (${spec.workflow}${spec.start_stage ? `, resumed at ${spec.start_stage}` : ''}) → ${runDir}`);
-          const view = await watchRun(ctx, spec, makePrinter(out), { signal: abort.signal, onRedis: redisNotice(logger) });
+          if (spec.options.review && !f.interactive) out(`review gates on: answer with \`loop review ${spec.run_id}\` when the run waits`);
+          const ended = new AbortController();
+          const progress = await runProgress(spec, f.json);
+          sink = (line) => progress.view.log(termSafe(redact(line)));
+          const asking = f.interactive
+            ? (await import('./review-actions.js')).askAtGates(ctx, spec, env, { signal: ended.signal, pause: (on) => progress.view.pause(on) })
+            : Promise.resolve();
+          const view = await watchRun(ctx, spec, progress.onView, { signal: abort.signal, onRedis: redisNotice(logger) }).finally(() => {
+            ended.abort();
+            progress.view.done();
+          });
+          await asking;
           if (abort.signal.aborted) {
             logger.warn(
               embedded
@@ -364,6 +397,7 @@ export async function workerCommand(raw: Record<string, unknown>): Promise<numbe
     logger,
     onEvent: (e) => logger.info(`[${e.queue}] ${e.jobId} ${e.type}${e.detail ? `: ${e.detail}` : ''}`),
   });
+  if (queues.some((q) => q === 'image-scoring' || q === 'video-scoring')) logger.info(await (await import('../src/scoring/device-line.js')).scoringDeviceLine(f.device));
   logger.info(`worker ready: ${queues.join(', ')} (concurrency ${f.concurrency}, device ${f.device}, pid ${process.pid})`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
@@ -400,7 +434,8 @@ export async function tailCommand(runId: string, raw: Record<string, unknown>): 
   return withContext(env, async (ctx) => {
     const spec = await getRunSpec(ctx, runId);
     const out = (line: string) => (json ? process.stderr : process.stdout).write(termSafe(line, { multiline: true }) + '\n');
-    const view = await watchRun(ctx, spec, makePrinter(out), { onRedis: redisNotice(createLogger({ verbose: false })) });
+    const progress = await runProgress(spec, json);
+    const view = await watchRun(ctx, spec, progress.onView, { onRedis: redisNotice(createLogger({ verbose: false })) }).finally(() => progress.view.done());
     if (json) process.stdout.write(jsonForTerminal(viewJson(view, env)) + '\n');
     else printOutcome(view, env, out);
     return exitFor(view.outcome);

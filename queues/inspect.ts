@@ -2,13 +2,16 @@ import { FlowProducer, type Job, type JobNode } from 'bullmq';
 import { LoopError } from '../src/errors.js';
 import type { QueueContext } from './context.js';
 import { StageResultSchema, type RunSpec, type StageSummary } from './payloads.js';
-import { rootOf } from './runs.js';
+import { jobKind, rootOf } from './runs.js';
 
 /** A run's jobs as read from Redis: the source of truth for tail/status (events can be missed). */
 export interface JobView {
   queue: string;
   id: string;
+  /** What the job is, stable for code: `stage`, or a fan-out kind (`variation`, `frame`, `pick`, `attempt`). */
   name: string;
+  /** The BullMQ job name, for people (what Bull Board shows): `<run-id> image-generation variation 3 seed 12345`. */
+  label: string;
   depth: number;
   state: string;
   attemptsMade: number;
@@ -36,7 +39,8 @@ async function viewJob(job: Job, depth: number): Promise<JobView> {
   return {
     queue: job.queueName,
     id: job.id ?? '?',
-    name: job.name,
+    name: jobKind(job),
+    label: job.name,
     depth,
     state,
     attemptsMade: job.attemptsMade,
@@ -109,3 +113,38 @@ export async function inspectRun(ctx: QueueContext, spec: RunSpec): Promise<RunV
 }
 
 export const isFinal = (o: RunOutcome) => o === 'completed' || o === 'partial' || o === 'failed';
+
+/** A job as `--json` prints it: the files' snake_case names (`attempts_made`, `duration_ms`, …). */
+export function jobToJson(j: JobView) {
+  return {
+    queue: j.queue,
+    id: j.id,
+    name: j.name,
+    label: j.label,
+    depth: j.depth,
+    state: j.state,
+    attempts_made: j.attemptsMade,
+    progress: j.progress ?? null,
+    processed_on: j.processedOn ?? null,
+    finished_on: j.finishedOn ?? null,
+    duration_ms: j.durationMs ?? null,
+    failed_reason: j.failedReason ?? null,
+    returnvalue: j.returnvalue ?? null,
+  };
+}
+
+/**
+ * A run view as `--json` prints it (run, tail, status): snake_case as in run_spec.json and the
+ * stage summaries (`cost_usd`, `attempts_made`, `duration_ms`), so a script reads one set of names.
+ */
+export function viewToJson(view: RunView) {
+  return {
+    run_id: view.spec.run_id,
+    outcome: view.outcome,
+    cost_usd: view.costUsd,
+    error: view.error ?? null,
+    stages: view.stages,
+    jobs: view.jobs.map(jobToJson),
+    spec: view.spec,
+  };
+}

@@ -20,6 +20,21 @@ export const stageJobId = (spec: Pick<RunSpec, 'run_id' | 'round'>, stage: Queue
 export const childJobId = (spec: Pick<RunSpec, 'run_id' | 'round'>, kind: string, key: string) => `${runKey(spec)}.${kind}.${key}`;
 
 /**
+ * A job's name, for people (Bull Board lists jobs by it): `<run-id> <what>`, e.g.
+ * `20250101_120000-ab12cd image-generation variation 3 seed 12345`, with ` round N` after a
+ * resume or retry round. Nothing routes by it: workers route by `kind` in the job's data
+ * (jobKind): `stage` for a stage job, the processor's name for a fan-out child (`variation`,
+ * `frame`, `pick`, `attempt`).
+ */
+export const jobName = (spec: Pick<RunSpec, 'run_id' | 'round'>, what: string) => `${spec.run_id}${spec.round ? ` round ${spec.round}` : ''} ${what}`;
+
+/** What a job is, for routing and readers: `kind` in its data, else (jobs enqueued before names were readable) its name. */
+export function jobKind(job: { name: string; data?: unknown }): string {
+  const k = (job.data as { kind?: unknown } | null | undefined)?.kind;
+  return typeof k === 'string' && k ? k : job.name;
+}
+
+/**
  * Options of every job (stages and their fan-out children): transient failures retry with
  * exponential backoff and jitter; user errors fail at once (UnrecoverableError).
  */
@@ -65,7 +80,7 @@ export function buildFlow(spec: RunSpec, carry: StageSummary[] = []): FlowJob {
   for (const stage of flowStages(spec)) {
     const data: StageJob = { kind: 'stage', stage, spec, step: 'start', phases_added: 0, carry: child ? [] : carry };
     const node: FlowJob = {
-      name: 'stage',
+      name: jobName(spec, `stage ${stage}`),
       queueName: stage,
       data,
       opts: { ...STAGE_JOB_OPTS, jobId: stageJobId(spec, stage) },

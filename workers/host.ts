@@ -7,7 +7,8 @@ import { LoopError } from '../src/errors.js';
 import { BUILT_QUEUES, PROCESSORS, type ProcessorModule } from './registry.js';
 import { loadEnv } from '../src/config/env.js';
 import { makeStageProcessor, recordFailedRun, rerunFinishedParent, type StageEnv } from './stage.js';
-import { toJobError as toPlainJobError } from './job-errors.js';
+import { publicStack, toJobError as toPlainJobError } from './job-errors.js';
+import { jobKind } from '../queues/runs.js';
 
 /** Job lock: a dead worker's jobs go to another worker about this long after it died. */
 export const DEFAULT_LOCK_MS = 8_000;
@@ -26,6 +27,8 @@ export interface WorkerHostOptions {
   /** Replace the processors of some queues (tests, embedding). */
   processors?: Partial<Record<QueueName, () => Promise<ProcessorModule[]>>>;
   onEvent?: (e: { type: 'active' | 'completed' | 'failed' | 'progress'; queue: string; jobId: string; detail?: string }) => void;
+  /** Keep the full stack of a failed job in Redis (the board shows it); default: the logger's --verbose, else LOOP_VERBOSE=1. */
+  verbose?: boolean;
 }
 
 export interface WorkerHost {
@@ -84,11 +87,13 @@ function createWorker(
       if (m.dispose) disposers.push(m.dispose);
     } else byName.set(m.name, m);
   }
-  // three parameters: BullMQ hands an AbortSignal only to processors that take one
-  const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
-    if (job.name === 'stage' && stageProcessor) return stageProcessor(job, token, signal);
-    const plain = byName.get(job.name);
-    if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`no processor for job "${job.name}" on ${queueName}`);
+  // Jobs are routed by the `kind` in their data (jobKind), never by their name, which is for people.
+  // Three parameters: BullMQ hands an AbortSignal only to processors that take one.
+  const route = async (job: Job, token?: string, signal?: AbortSignal) => {
+    const kind = jobKind(job);
+    if (kind === 'stage' && stageProcessor) return stageProcessor(job, token, signal);
+    const plain = byName.get(kind);
+    if (!plain || plain.kind !== 'plain') throw new UnrecoverableError(`[internal] no processor for "${kind}" jobs on ${queueName}`);
     const sig = signal ?? new AbortController().signal;
     try {
       return await plain.process(job.data, {
@@ -100,6 +105,15 @@ function createWorker(
       });
     } catch (e) {
       throw toPlainJobError(e, sig);
+    }
+  };
+  // What BullMQ stores as the failed job's stack (the board shows it): the one-line message,
+  // unless verbose (LOOP_VERBOSE=1 or the worker's --verbose)
+  const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
+    try {
+      return await route(job, token, signal);
+    } catch (e) {
+      throw publicStack(e, opts.verbose ?? opts.logger.verbose);
     }
   };
   // After a kill -9 a job is picked up again once its lock expires and a stalled check sees it:
@@ -124,7 +138,7 @@ function createWorker(
   });
   worker.on('failed', (job, err) => {
     opts.onEvent?.({ type: 'failed', queue: queueName, jobId: job?.id ?? '?', detail: err.message });
-    if (job && job.name === 'stage') recordFailedRun(job, err, stageEnv).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
+    if (job && jobKind(job) === 'stage') recordFailedRun(job, err, stageEnv).catch((e) => opts.logger.warn(`could not record failed run: ${(e as Error).message}`));
   });
   return worker;
 }

@@ -13,6 +13,7 @@ import { removeStaleTemps } from '../src/runs/atomic.js';
 import { round6, type CostEntry } from '../src/runs/ledger.js';
 import { restoreGenerationOrder } from '../src/scoring/rank.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { jobName } from '../queues/runs.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
 import { isItemFailure } from './job-errors.js';
@@ -150,7 +151,9 @@ export const imageGenerationStage: StageDefinition<'image-generation', Plan> = {
           schema: VariationValueSchema,
           children: plan.seeds.map((seed, i) => ({
             key: key(i + 1),
+            name: jobName(ctx.spec, `image-generation variation ${i + 1} seed ${seed}`),
             data: {
+              kind: 'variation',
               variation: i + 1,
               seed,
               prompt: plan.prompt,

@@ -25,8 +25,9 @@ export const imagePromptStage: StageDefinition<'image-prompt'> = {
       threshold: o.threshold_image,
       skipThreshold: o.skip_threshold,
       brand: (o.brand as Brand | null) ?? null,
-      // only when images follow: a prompt-only run keeps the subject's own framing choice
-      aspectRatio: spec.workflow === 'prompt-only' ? undefined : o.aspect_ratio,
+      // the run's ratio (--aspect-ratio or its default) in every workflow: one truth for the prompt,
+      // the images and a later `generate-images <trace dir>` (the trace summary records it)
+      aspectRatio: o.aspect_ratio,
       backend: resolveAgentBackend(o.agent_backend, loadEnv(), '--agent-backend'),
       creativeModel: o.creative_model,
       critiqueModel: o.critique_model,

@@ -45,6 +45,21 @@ export function toJobError(e: unknown, signal?: AbortSignal): Error {
   return out;
 }
 
+/** Whether failed jobs keep their full stack: asked for (a worker's --verbose), else LOOP_VERBOSE=1. */
+export const keepFullStacks = (verbose?: boolean) => verbose || process.env.LOOP_VERBOSE === '1';
+
+/**
+ * The error as BullMQ will store it: the stack it keeps (and Bull Board shows) is the one-line
+ * message, not loop's or BullMQ's internal frames, unless verbose. BullMQ's own control-flow
+ * errors (DelayedError, WaitingChildrenError, …) pass untouched.
+ */
+export function publicStack(e: unknown, verbose?: boolean): unknown {
+  if (!(e instanceof Error) || keepFullStacks(verbose) || CONTROL_FLOW.has(e.name)) return e;
+  e.stack = e.message.split('\n')[0] ?? e.message;
+  return e;
+}
+const CONTROL_FLOW = new Set(['DelayedError', 'WaitingChildrenError', 'WaitingError', 'RateLimitError']);
+
 /** Read back what toJobError stored. Reasons without a tag (BullMQ's own, e.g. stalled) are internal. */
 export function parseFailure(reason: string | undefined): { kind: FailureKind; message: string } {
   const m = /^\[([a-z_]+)\] ([\s\S]*)$/.exec(reason ?? '');

@@ -8,6 +8,7 @@ import { writeJsonAtomic } from '../src/runs/atomic.js';
 import { ensureDir } from '../src/runs/run-dir.js';
 import { writeCheckpoint, writeRunRecords } from '../src/workflow/records.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { gateOf } from '../src/workflow/review.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { childJobId, STAGE_JOB_OPTS, stageJobId, stagesOf } from '../queues/runs.js';
 import type { QueueName } from '../queues/names.js';
@@ -35,10 +36,11 @@ import {
 export interface FanOutGroup {
   kind: string;
   queue: QueueName;
-  /** The job name (what Bull Board shows); defaults to the kind. */
+  /** The job name (what Bull Board shows); defaults to the kind. Jobs are routed by `data.kind`, never by name. */
   name?: string;
   schema: ZodType;
-  children: { key: string; data: Record<string, unknown> }[];
+  /** `name`: this child's job name for people (Bull Board), e.g. `<run-id> image-generation variation 3 seed 12345`. */
+  children: { key: string; data: Record<string, unknown>; name?: string }[];
 }
 
 /** What a group's children came to, by child key: values parsed with the group's schema. */
@@ -185,21 +187,38 @@ export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
         throw new WaitingChildrenError();
       }
 
-      const out = await def.run(ctx);
-      const ended = new Date().toISOString();
-      const started = out.started_at ?? startedAt;
-      const summary = StageSummarySchema.parse({
-        stage: def.stage,
-        dir: STAGE_DIRS[def.stage as BuiltStage],
-        partial: out.partial ?? false,
-        cost_usd: out.cost_usd ?? 0,
-        started_at: started,
-        ended_at: ended,
-        duration_ms: Math.max(0, Date.parse(ended) - Date.parse(started)),
-        outputs: out.outputs,
-        scores: out.scores ?? {},
-        artifacts: out.artifacts,
-      });
+      const runStage = async (): Promise<StageSummary> => {
+        const out = await def.run(ctx);
+        const ended = new Date().toISOString();
+        const started = out.started_at ?? startedAt;
+        return StageSummarySchema.parse({
+          stage: def.stage,
+          dir: STAGE_DIRS[def.stage as BuiltStage],
+          partial: out.partial ?? false,
+          cost_usd: out.cost_usd ?? 0,
+          started_at: started,
+          ended_at: ended,
+          duration_ms: Math.max(0, Date.parse(ended) - Date.parse(started)),
+          outputs: out.outputs,
+          scores: out.scores ?? {},
+          artifacts: out.artifacts,
+        });
+      };
+      const gate = spec.options.review ? gateOf(stage) : null;
+      let summary: StageSummary;
+      if (!gate) summary = await runStage();
+      else {
+        // a gate already asking keeps the summary it asks about: the stage's work is not redone
+        const asking = (job.data as { review?: unknown }).review !== undefined;
+        const { reviewGate } = await import('./review.js');
+        summary = await reviewGate(job, token, ctx, gate, asking ? null : await runStage(), {
+          waitForChildren: wait,
+          addChildren: (groups) => addChildren(job, spec, groups, env),
+          collect: (groups) => collectGroups(spec, groups, env),
+          rerun: runStage,
+          parseSummary: (s) => StageSummarySchema.parse(s),
+        });
+      }
       const stages = [...ctx.previous, summary];
       const isRoot = !job.parentKey;
       const status = isRoot ? (stages.some((s) => s.partial) ? 'partial' : 'completed') : 'running';
@@ -248,7 +267,7 @@ async function addChildren(job: Job, spec: RunSpec, groups: FanOutGroup[], env: 
     // deterministic ids: adding them again after a crash re-adds nothing
     await env.queue(g.queue).addBulk(
       g.children.map((c) => ({
-        name: g.name ?? g.kind,
+        name: c.name ?? g.name ?? g.kind,
         data: c.data,
         opts: {
           ...STAGE_JOB_OPTS,

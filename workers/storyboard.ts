@@ -22,6 +22,7 @@ import {
   FrameSpecSchema,
 } from '../src/storyboard/storyboard.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { jobName } from '../queues/runs.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
 import { isItemFailure } from './job-errors.js';
@@ -112,7 +113,8 @@ export const storyboardStage: StageDefinition<'storyboard', StoryboardDesign> = 
           schema: FrameResultSchema,
           children: frameRequests(ctx.plan).map((r) => ({
             key: `${r.spec.key}-v${r.candidate}`,
-            data: { runDir: ctx.spec.run_dir, spec: r.spec, candidate: r.candidate, design: pickDesign(ctx.plan), backend: ctx.plan.backend },
+            name: jobName(ctx.spec, `storyboard frame ${r.spec.key} v${r.candidate}`),
+            data: { kind: 'frame', runDir: ctx.spec.run_dir, spec: r.spec, candidate: r.candidate, design: pickDesign(ctx.plan), backend: ctx.plan.backend },
           })),
         },
       ],
@@ -126,7 +128,11 @@ export const storyboardStage: StageDefinition<'storyboard', StoryboardDesign> = 
             schema: PickValueSchema,
             children: [...made.entries()]
               .filter(([, cs]) => cs.length > 1)
-              .map(([key, cs]) => ({ key, data: { runDir: ctx.spec.run_dir, prompt: ctx.plan.frame_specs.find((f) => f.key === key)!.prompt, candidates: cs.map((c) => c.file) } })),
+              .map(([key, cs]) => ({
+                key,
+                name: jobName(ctx.spec, `storyboard pick ${key} from ${cs.length} candidates`),
+                data: { kind: 'pick', runDir: ctx.spec.run_dir, prompt: ctx.plan.frame_specs.find((f) => f.key === key)!.prompt, candidates: cs.map((c) => c.file) },
+              })),
           },
         ];
       },

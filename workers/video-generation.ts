@@ -24,6 +24,7 @@ import {
 } from '../src/video/generate.js';
 import { restoreVideoAttemptOrder } from '../src/video-scoring/rank-videos.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
+import { jobName } from '../queues/runs.js';
 import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
 import { isItemFailure } from './job-errors.js';
@@ -111,7 +112,11 @@ export const videoGenerationStage: StageDefinition<'video-generation', VideoPlan
           queue: 'video-generation',
           schema: AttemptValueSchema,
           children: ctx.plan.clips.flatMap((c) =>
-            Array.from({ length: ctx.plan.attempts }, (_, a) => ({ key: `c${String(c.clip).padStart(3, '0')}-a${a + 1}`, data: { runDir: ctx.spec.run_dir, clip: c.clip, attempt: a + 1 } })),
+            Array.from({ length: ctx.plan.attempts }, (_, a) => ({
+              key: `c${String(c.clip).padStart(3, '0')}-a${a + 1}`,
+              name: jobName(ctx.spec, `video-generation clip ${c.clip} attempt ${a + 1}`),
+              data: { kind: 'attempt', runDir: ctx.spec.run_dir, clip: c.clip, attempt: a + 1 },
+            })),
           ),
         },
       ],

@@ -39,12 +39,15 @@ const when = (iso: string | null) => iso ?? '—';
 export function register(program: Command): void {
   const cache = program
     .command('cache')
-    .description('the generation cache (<LOOP_OUTPUT_DIR>/.cache/generations): what a re-run does not pay for again');
+    .summary('inspect and prune the generation cache')
+    .description('the generation cache (<LOOP_OUTPUT_DIR>/.cache/generations): what a re-run does not pay for again')
+    .addHelpText('after', '\nExamples:\n  npx loop cache stats\n  npx loop cache prune --max-size 500MB --dry-run');
 
   cache
     .command('stats')
     .description('entries, size, and what they cost when first made')
     .option('--json', 'machine-readable output on stdout')
+    .addHelpText('after', '\nExamples:\n  npx loop cache stats\n  npx loop cache stats --json')
     .action(
       action(async (raw: unknown) => {
         const o = parseOptions(Opts, raw);
@@ -63,11 +66,13 @@ export function register(program: Command): void {
 
   cache
     .command('prune')
+    .summary('evict least recently used or old entries')
     .description(`evict the least recently used entries until the cache is at most --max-size (default ${DEFAULT_MAX_SIZE} when no bound is given), and those unused for --older-than`)
     .option('--max-size <size>', 'keep at most this much: 2GB, 500MB, 1.5GiB, or bytes', sizeArg)
     .option('--older-than <age>', 'remove entries not used for this long: 30d, 12h, 90m, 2w', ageArg)
     .option('--dry-run', 'say what would go; remove nothing')
     .option('--json', 'machine-readable output on stdout')
+    .addHelpText('after', '\nExamples:\n  npx loop cache prune --max-size 2GB --dry-run\n  npx loop cache prune --older-than 30d')
     .action(
       action(async (raw: unknown) => {
         const o = parseOptions(Opts, raw);

@@ -40,6 +40,7 @@ type Options = z.infer<typeof OptionsSchema>;
 export function register(program: Command): void {
   program
     .command('create-storyboard')
+    .summary('plan a prompt into clips with start and end frames')
     .description('plan a prompt into clips with start/end frames, motion arcs and a contact sheet')
     .argument('<prompt>', 'clip prompt file, or "-" for stdin')
     .addOption(runOptionFlag(O.num_clips, { flags: '-c, --num-clips <n>' }))
@@ -52,16 +53,21 @@ export function register(program: Command): void {
     .option('-m, --model <model>', 'Replicate model for frames (default: stability-ai/sdxl, pinned; takes an init image)', modelArg('--model'))
     .option('--fallback-model <model>', 'tried in order when the model fails (repeatable)', (v: string, prev: string[] = []) => collect(modelArg('--fallback-model')(v), prev))
     .addOption(runOptionFlag(O.aspect_ratio, { flags: '-a, --aspect-ratio <ratio>', help: `frame aspect ratio (${ASPECT_RATIOS.join(', ')})` }))
-    .addOption(runOptionFlag(O.seed, { help: `seed 0-${MAX_SEED} for the plan and the frames (one per consistency group)` }))
+    .addOption(runOptionFlag(O.seed, { help: `seed 0–${MAX_SEED} for the plan and the frames (one per consistency group)` }))
     .addOption(runOptionFlag(O.negative_prompt))
     .option('-o, --output-dir <dir>', 'parent of the storyboard directory (default: $LOOP_OUTPUT_DIR/storyboards)')
-    .option('--concurrency <n>', `frames made at once, 1-${MAX_CONCURRENCY}`, intArg('--concurrency', 1, MAX_CONCURRENCY), 4)
+    .option('--concurrency <n>', `frames made at once, 1–${MAX_CONCURRENCY}`, intArg('--concurrency', 1, MAX_CONCURRENCY), 4)
     .addOption(runOptionFlag(O.no_cache, { help: 'do not read or write the generation cache: make (and pay for) every frame again' }))
     .option('--device <device>', 'scoring device for --frame-variations > 1: cpu, cuda or cuda:N', deviceArg('--device'))
     .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
     .option('--json', 'print storyboard_metadata.json on stdout')
     .option('-v, --verbose', 'verbose logging')
-    .addHelpText('after', `\nExample:\n  loop create-storyboard clip_prompt.txt --num-clips 3 --from-image best.png --frame-variations 2\n\nClips: 1-${MAX_CLIPS}; candidates per frame: 1-${MAX_FRAME_VARIATIONS}.`)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop create-storyboard examples/clip.txt -c 3 -a 16:9 -o my_boards\n' +
+        '  npx loop create-storyboard examples/clip.txt --from-image examples/still.png --frame-variations 2\n' +
+        `\nClips: 1–${MAX_CLIPS}; candidates per frame: 1–${MAX_FRAME_VARIATIONS}.`,
+    )
     .action(action(async (prompt: string, raw: Record<string, unknown>) => run(prompt, parseOptions(OptionsSchema, raw))));
 }
 

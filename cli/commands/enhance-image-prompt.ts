@@ -36,12 +36,13 @@ type Options = z.infer<typeof OptionsSchema>;
 export function register(program: Command): void {
   program
     .command('enhance-image-prompt')
+    .summary('enhance an image prompt with two agents')
     .description('enhance an image prompt with two agents (cinematographer + prompt engineer) and write the trace')
     .argument('<input>', 'prompt file, or "-" for stdin')
     .addOption(runOptionFlag(O.max_iterations_image, { flags: '--max-iterations <n>', help: 'maximum rounds, 1–10' }))
     .addOption(runOptionFlag(O.threshold_image, { flags: '--threshold <f>', help: 'stop when the overall score reaches this, 0–100' }))
     .addOption(runOptionFlag(O.skip_threshold, { flags: '--skip-threshold <f>', help: 'skip enhancement when the initial assessment reaches this (101 = never skip)' }))
-    .option('--output-dir <dir>', 'write the run under <dir>/<timestamp>/ (default: $LOOP_OUTPUT_DIR/image_prompt_traces/)')
+    .option('-o, --output-dir <dir>', 'write the run under <dir>/<timestamp>/ (default: $LOOP_OUTPUT_DIR/image_prompt_traces/)')
     .addOption(runOptionFlag(O.brand))
     .addOption(
       runOptionFlag(O.agent_backend, {
@@ -54,13 +55,18 @@ export function register(program: Command): void {
     .addOption(runOptionFlag(O.seed, { help: 'seed for the offline agents\' choices (default 0)' }))
     .addOption(
       runOptionFlag(O.aspect_ratio, {
-        flags: '--aspect-ratio <r>',
+        flags: '-a, --aspect-ratio <r>',
         help: `the images' aspect ratio, for the prompt's framing hint (${ASPECT_RATIOS.join(', ')}; default: chosen for the subject)`,
         default: undefined,
       }),
     )
     .option('--json', 'print only the summary JSON on stdout')
     .option('-v, --verbose', 'log every agent call to stderr')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop enhance-image-prompt examples/start.txt --brand examples/brand.json -o my_traces\n' +
+        '  echo "a cat on a windowsill" | npx loop enhance-image-prompt - --max-iterations 5 -a 16:9 --json',
+    )
     .action(action((input: string, raw: unknown) => run(input, parseOptions(OptionsSchema, raw))));
 }
 

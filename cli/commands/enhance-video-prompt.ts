@@ -33,6 +33,7 @@ type Options = z.infer<typeof OptionsSchema>;
 export function register(program: Command): void {
   program
     .command('enhance-video-prompt')
+    .summary('enhance a motion prompt, or every clip of a storyboard')
     .description('enhance a video/motion prompt with two agents (director + video critic), or every clip of a storyboard, and write the trace')
     .argument('<input>', 'motion prompt file, "-" for stdin, or a storyboard folder (storyboard mode)')
     .addOption(runOptionFlag(O.max_iterations_video, { flags: '--max-iterations <n>', help: 'maximum rounds (per clip), 1–10' }))
@@ -46,14 +47,16 @@ export function register(program: Command): void {
     .addOption(runOptionFlag(O.creative_model, { flags: '--creative-model <m>', help: 'model for the director (openai backend)' }))
     .addOption(runOptionFlag(O.critique_model, { flags: '--critique-model <m>', help: 'model for the video critic (openai backend)' }))
     .addOption(runOptionFlag(O.seed, { help: "seed for the offline director's choices (default 0; clip N of a storyboard gets seed+N-1)" }))
-    .option('--output-dir <dir>', 'write the run under <dir>/<timestamp>/ (default: $LOOP_OUTPUT_DIR/video_prompt_traces/)')
-    .addOption(new Option('--concurrency <n>', `storyboard mode: clips enhanced at once, 1-${MAX_CONCURRENCY}`).argParser(intArg('--concurrency', 1, MAX_CONCURRENCY)).default(4))
+    .option('-o, --output-dir <dir>', 'write the run under <dir>/<timestamp>/ (default: $LOOP_OUTPUT_DIR/video_prompt_traces/)')
+    .addOption(new Option('--concurrency <n>', `storyboard mode: clips enhanced at once, 1–${MAX_CONCURRENCY}`).argParser(intArg('--concurrency', 1, MAX_CONCURRENCY)).default(4))
     .option('--json', 'print only the summary JSON (storyboard mode: storyboard_enhanced_motion_prompts.json) on stdout')
     .option('-v, --verbose', 'log every agent call to stderr')
     .addHelpText(
       'after',
-      '\nExamples:\n  loop enhance-video-prompt motion.txt --backend offline\n  loop enhance-video-prompt output/storyboards/20250101_120000 --max-iterations 2\n\n' +
-        'Scores (0-100): motion_clarity, camera_language, temporal_consistency, physical_plausibility,\nstart_end_arc (storyboard clips only; neutral otherwise); overall = their mean.',
+      '\nExamples:\n  npx loop enhance-video-prompt examples/motion.txt --max-iterations 2 --threshold 90\n' +
+        '  npx loop create-storyboard examples/clip.txt -o my_boards\n' +
+        '  npx loop enhance-video-prompt "$(ls -d my_boards/*/ | tail -n 1)" -o my_motion   # all its clips\n\n' +
+        'Scores (0–100): motion_clarity, camera_language, temporal_consistency, physical_plausibility,\nstart_end_arc (storyboard clips only; neutral otherwise); overall = their mean.',
     )
     .action(action((input: string, raw: unknown) => run(input, parseOptions(OptionsSchema, raw))));
 }

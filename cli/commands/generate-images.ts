@@ -40,6 +40,7 @@ const { replicate, sketch } = IMAGE_BACKENDS;
 export function register(program: Command): void {
   program
     .command('generate-images')
+    .summary('generate image variations, score and rank them')
     .description('generate image variations from a prompt (Replicate, or offline previz sketches), score and rank them, trace everything')
     .argument('<prompt>', 'prompt file, "-" for stdin, or a prompt trace directory from enhance-image-prompt')
     .addOption(runOptionFlag(O.num_image_variations, { flags: '-n, --num-variations <n>', help: `number of variations, 1–${MAX_VARIATIONS}` }))
@@ -63,10 +64,21 @@ export function register(program: Command): void {
     .option('--models-dir <dir>', 'scoring model directory (default: $LOOP_MODELS_DIR)')
     .option('--json', 'print the generation trace as JSON on stdout')
     .option('-v, --verbose', 'verbose logging')
-    .action(action(async (prompt: string, raw: Record<string, unknown>) => run(prompt, parseOptions(OptionsSchema, raw))));
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop generate-images examples/start.txt -n 4 -a 1:1 --seed 12345 -o my_images\n' +
+        '  npx loop enhance-image-prompt examples/start.txt -o my_traces\n' +
+        '  npx loop generate-images "$(ls -d my_traces/*/ | tail -n 1)" -n 8   # that trace\'s final prompt',
+    )
+    .action(
+      action(async (prompt: string, raw: Record<string, unknown>, cmd: Command) =>
+        // a prompt trace's own ratio wins over the default, never over a given --aspect-ratio
+        run(prompt, parseOptions(OptionsSchema, raw), { aspectRatioGiven: cmd.getOptionValueSource('aspectRatio') === 'cli' }),
+      ),
+    );
 }
 
-async function run(input: string, o: Options): Promise<number> {
+async function run(input: string, o: Options, given: { aspectRatioGiven: boolean }): Promise<number> {
   const { checkConfig, resolveCheckedModelsDir } = await import('../../src/config/check.js');
   const { createLogger } = await import('../../src/lib/log.js');
   const { redact } = await import('../../src/lib/secrets.js');
@@ -84,7 +96,9 @@ async function run(input: string, o: Options): Promise<number> {
   if (scoring && o.device) (await import('../../src/lib/device.js')).resolveDevice(o.device); // cuda:N exists?
   const log = createLogger({ verbose: o.verbose });
   const backend = gen.resolveImageBackend(o.backend, env);
-  const { prompt, source } = await gen.loadPromptSource(input);
+  const { prompt, source, aspectRatio: traceRatio } = await gen.loadPromptSource(input);
+  const aspectRatio = !given.aspectRatioGiven && traceRatio ? traceRatio : o.aspectRatio;
+  if (aspectRatio !== o.aspectRatio) log.info(`aspect ratio ${aspectRatio}, as the prompt trace records (--aspect-ratio overrides)`);
   const outDir = await createRunDir(resolveRunsRoot(o.outputDir, env.LOOP_OUTPUT_DIR, 'image_generations'));
 
   const ac = new AbortController();
@@ -99,7 +113,7 @@ async function run(input: string, o: Options): Promise<number> {
       promptSource: source,
       negativePrompt: o.negativePrompt ?? null,
       numVariations: o.numVariations,
-      aspectRatio: o.aspectRatio,
+      aspectRatio,
       seed: o.seed,
       model: o.model,
       fallbackModels: o.fallbackModel,

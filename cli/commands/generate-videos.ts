@@ -35,24 +35,31 @@ type Options = z.infer<typeof OptionsSchema>;
 export function register(program: Command): void {
   program
     .command('generate-videos')
+    .summary('generate videos (Replicate or animatic) from prompts')
     .description('generate videos from a storyboard\'s enhanced motion prompts or one prompt (Replicate, or the offline animatic)')
     .argument('<input>', 'storyboard_enhanced_motion_prompts.json, a video prompt file, or "-" for stdin')
-    .addOption(runOptionFlag(O.num_video_attempts, { flags: '-n, --num-attempts <n>', help: `videos per clip (1-${MAX_VIDEO_ATTEMPTS})` }))
+    .addOption(runOptionFlag(O.num_video_attempts, { flags: '-n, --num-attempts <n>', help: `videos per clip (1–${MAX_VIDEO_ATTEMPTS})` }))
     .addOption(new Option('--backend <name>', 'animatic (offline, not model output) or replicate (needs REPLICATE_API_TOKEN); default replicate when a token is set').choices(['animatic', 'replicate']))
     .option('-m, --model <model>', 'Replicate video model (kwaivgi/kling-v2.1, luma/ray, minimax/hailuo-02, google/veo-3.1, wan-video/…)', modelArg('--model'), 'kwaivgi/kling-v2.1')
     .option('--start-image <file>', 'first frame (prompt mode)')
     .option('--end-image <file>', 'last frame (prompt mode; models that take one)')
     .option('--duration <s>', 'seconds per video in prompt mode (storyboard mode: each clip\'s own)', floatArg('--duration', 1, 60), 5)
     .addOption(runOptionFlag(O.aspect_ratio, { flags: '-a, --aspect-ratio <ratio>', help: `video aspect ratio (${ASPECT_RATIOS.join(', ')})` }))
-    .addOption(runOptionFlag(O.seed, { help: `seed 0-${MAX_SEED}; attempt i gets seed+i-1 (default: drawn and recorded)` }))
+    .addOption(runOptionFlag(O.seed, { help: `seed 0–${MAX_SEED}; attempt i gets seed+i-1 (default: drawn and recorded)` }))
     .addOption(runOptionFlag(O.negative_prompt))
     .option('--max-cost <usd>', 'refuse to start when the batch\'s estimate from the price table exceeds this', floatArg('--max-cost', 0, 100_000))
     .option('-o, --output-dir <dir>', 'parent of the run directory (default: $LOOP_OUTPUT_DIR/video_generations)')
-    .option('--concurrency <n>', `videos generated at once, 1-${MAX_CONCURRENCY}`, intArg('--concurrency', 1, MAX_CONCURRENCY), 6)
+    .option('--concurrency <n>', `videos generated at once, 1–${MAX_CONCURRENCY}`, intArg('--concurrency', 1, MAX_CONCURRENCY), 6)
     .addOption(runOptionFlag(O.no_cache, { help: 'do not read or write the generation cache: make (and pay for) every video again' }))
     .option('--json', 'print generation_trace.json on stdout')
     .option('-v, --verbose', 'verbose logging')
-    .addHelpText('after', '\nExamples:\n  loop generate-videos output/video_prompt_traces/<ts>/storyboard_enhanced_motion_prompts.json --num-attempts 3\n  loop generate-videos prompt.txt --backend replicate --model kwaivgi/kling-v2.1 --start-image a.png --end-image b.png')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop generate-videos examples/motion.txt -n 2 --start-image examples/still.png \\\n' +
+        '      --end-image examples/still_end.png -o my_videos\n' +
+        '  npx loop generate-videos "$(ls my_motion/*/storyboard_enhanced_motion_prompts.json | tail -n 1)"\n' +
+        '  npx loop generate-videos examples/motion.txt --backend replicate --start-image examples/still.png',
+    )
     .action(action(async (input: string, raw: Record<string, unknown>) => run(input, parseOptions(OptionsSchema, raw))));
 }
 

@@ -42,9 +42,14 @@ const common = (c: Command) =>
 
 
 export function register(program: Command): void {
-  const models = program.command('models').description('list, download, verify and locate the scoring models');
+  const models = program
+    .command('models')
+    .description('list, download, verify and locate the scoring models')
+    .addHelpText('after', '\nExamples:\n  npx loop models list\n  npx loop models pull clip-vit-base-patch32\n  npx loop models verify');
 
-  common(models.command('list').description('each model: present / partial / missing, size, where it goes')).action(
+  common(models.command('list').description('each model: present / partial / missing, size, where it goes'))
+    .addHelpText('after', '\nExamples:\n  npx loop models list\n  npx loop models list --models-dir ./my_models --json')
+    .action(
     action(async (raw: unknown) => {
       const { o, manifest, modelsDir } = await setup(raw);
       const { modelState } = await import('../../src/models/store.js');
@@ -75,6 +80,10 @@ export function register(program: Command): void {
 
   common(models.command('pull').argument('<id>', 'model id (see `loop models list`)').description('download a model: progress, resume, sha256 verification'))
     .option('--force', 're-download files that are already present')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop models pull clip-vit-base-patch32\n  npx loop models pull clip-vit-large-patch14 --models-dir ./my_models',
+    )
     .action(
       action(async (id: string, raw: unknown) => {
         const { o, manifest, modelsDir } = await setup(raw);
@@ -111,6 +120,7 @@ export function register(program: Command): void {
     );
 
   common(models.command('verify').argument('[id]', 'one model (default: every installed model)').description('sha256 of every model file against the manifest'))
+    .addHelpText('after', '\nExamples:\n  npx loop models verify\n  npx loop models verify clip-vit-base-patch32 --json')
     .action(
       action(async (id: string | undefined, raw: unknown) => {
         const { o, manifest, modelsDir } = await setup(raw);
@@ -153,7 +163,9 @@ export function register(program: Command): void {
       }),
     );
 
-  common(models.command('path').argument('[id]', 'a model id').description('print the models folder, or one model\'s folder')).action(
+  common(models.command('path').argument('[id]', 'a model id').description('print the models folder, or one model\'s folder'))
+    .addHelpText('after', '\nExamples:\n  npx loop models path\n  npx loop models path clip-vit-base-patch32   # where its files go')
+    .action(
     action(async (id: string | undefined, raw: unknown) => {
       const { manifest, modelsDir } = await setup(raw);
       const { findModel } = await import('../../src/models/manifest.js');

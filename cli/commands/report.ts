@@ -10,7 +10,13 @@ export function register(program: Command): void {
   program
     .command('report')
     .argument('<run-dir>', 'a run directory (output/feedback_loops/<ts>/)')
+    .summary('write a run\'s report.html (opens from disk)')
     .description('write <run-dir>/report.html: status, prompt rounds, ranked images, storyboard, videos, cost and time per stage (opens from disk)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop run examples/start.txt --workflow prompt-only\n' +
+        '  npx loop report "$(ls -d output/feedback_loops/*/ | tail -n 1)"   # the run just made',
+    )
     .action(
       action(async (runDir: string) => {
         const { writeRunReport } = await import('../../src/report/report.js');

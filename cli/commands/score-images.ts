@@ -36,6 +36,7 @@ export function register(program: Command): void {
   program
     .command('score-images')
     .argument('<generation-dir>', 'an image generation folder (image_NNN.png + image_NNN_metadata.json + generation_trace.json)')
+    .summary('(re)score and rank a generation folder')
     .description('(re)score a generation folder: rank, rename image_NNN by rank, update metadata and trace')
     .option('--prompt-file <file>', 'score against this prompt (default: the prompt in generation_trace.json); "-" reads stdin')
     .option('--device <device>', 'cpu, cuda or cuda:N, N 0–15 (with no NVIDIA GPU, CUDA falls back to CPU with a warning)', deviceArg('--device'), 'cpu')
@@ -45,6 +46,12 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'images per model run', intArg('--batch-size', 1, 64), 8)
     .option('--json', 'print the ranking as JSON on stdout')
     .option('-v, --verbose', 'detailed logs on stderr')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop generate-images examples/start.txt -n 4 --skip-scoring -o my_images\n' +
+        '  npx loop score-images "$(ls -d my_images/*/ | tail -n 1)" --prompt-file examples/start.txt\n' +
+        '  npx loop score-images "$(ls -d my_images/*/ | tail -n 1)" --weights pickscore=60,clip_score=40',
+    )
     .action(
       action(async (dir: string, raw: unknown) => {
         const o = parseOptions(Opts, raw);
@@ -84,10 +91,10 @@ export function register(program: Command): void {
           const { GenerationTraceSchema, GENERATION_TRACE } = await import('../../src/generation/metadata.js');
           const { renderResults } = await import('../image-report.js');
           const trace = GenerationTraceSchema.parse(JSON.parse(await readFile(join(dir, GENERATION_TRACE), 'utf8')));
-          process.stdout.write(redact(renderResults(trace, dir)) + '\n');
+          const promptSource = o.promptFile === undefined ? undefined : o.promptFile === '-' ? 'stdin' : o.promptFile;
+          process.stdout.write(redact(renderResults(trace, dir, { promptSource })) + '\n');
           const w = Object.entries(result.weights_used).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}%`).join(', ');
           process.stdout.write(`\noverall from: ${w} (anchors ${t(result.anchors_version)}, device ${t(result.device)})\n`);
-          for (const [m, why] of Object.entries(result.metrics_unavailable)) process.stdout.write(`unavailable: ${t(m)}: ${t(why)}\n`);
           for (const u of result.unscorable) process.stdout.write(`not scored: ${t(u.file)}: ${t(u.reason)}\n`);
           if (result.prompt_truncated) process.stdout.write('note: the prompt was truncated to 77 CLIP tokens for the CLIP-based metrics\n');
         }

@@ -35,6 +35,7 @@ export function register(program: Command): void {
   program
     .command('score-videos')
     .argument('<folder>', 'a video generation folder (clip_NNN/video_NNN.mp4 + metadata), or any folder of .mp4 files')
+    .summary('score and rank videos on VBench-style dimensions')
     .description('score videos (VBench-style dimensions, each video decoded once): rank and rename a generation folder per clip, or write video_scores.json')
     .option('--prompt-file <file>', 'score text alignment against this prompt (default: each video\'s prompt from its metadata; none for a plain folder); "-" reads stdin')
     .option('--device <device>', 'cpu, cuda or cuda:N, N 0–15 (with no NVIDIA GPU, CUDA falls back to CPU with a warning)', deviceArg('--device'), 'cpu')
@@ -44,6 +45,11 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'frames per model run', intArg('--batch-size', 1, 64), 8)
     .option('--json', 'print the result as JSON on stdout')
     .option('-v, --verbose', 'detailed logs on stderr')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx loop generate-videos examples/motion.txt --start-image examples/still.png -o my_videos\n' +
+        '  npx loop score-videos "$(ls -d my_videos/*/ | tail -n 1)" --prompt-file examples/motion.txt',
+    )
     .action(
       action(async (dir: string, raw: unknown) => {
         const o = parseOptions(Opts, raw);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Env } from '../config/env.js';
 import { IMAGE_BACKENDS, resolveBackend } from '../config/backends.js';
 import { LoopError, inputError } from '../errors.js';
@@ -12,6 +12,7 @@ import { CostLedger, type CostEntry } from '../runs/ledger.js';
 import { GenerationFailed, type GenerateRequest, type ImageBackend, type ImageBackendName } from './backend.js';
 import {
   ASPECT_RATIOS,
+  aspectRatioIn,
   type AspectRatio,
   GENERATION_TRACE,
   type GenerationTrace,
@@ -19,6 +20,7 @@ import {
   type ImageMetadata,
   ImageMetadataSchema,
   imageFileName,
+  isAspectRatio,
   metadataFileName,
 } from './metadata.js';
 import type { z } from 'zod';
@@ -397,9 +399,11 @@ export async function generateImages(opts: GenerateOptions): Promise<GenerationT
 
 /**
  * A prompt file (or "-"), or a prompt trace directory from enhance-image-prompt: its
- * `*final_enhanced_prompt.txt`, else the final prompt in `prompt_trace_summary.json`.
+ * `final_enhanced_prompt.txt` (or the last `NN_final_enhanced_prompt.txt`), else the final prompt
+ * in `prompt_trace_summary.json`. From a trace (the directory, or one of its final prompt files)
+ * comes its aspect ratio too: the summary's `aspect_ratio`, else the ratio its final prompt names.
  */
-export async function loadPromptSource(path: string): Promise<{ prompt: string; source: string }> {
+export async function loadPromptSource(path: string): Promise<{ prompt: string; source: string; aspectRatio?: AspectRatio }> {
   if (path !== '-') {
     let isDir = false;
     try {
@@ -414,27 +418,51 @@ export async function loadPromptSource(path: string): Promise<{ prompt: string; 
       } catch (e) {
         throw inputError(`cannot read prompt trace directory ${path}: ${(e as NodeJS.ErrnoException).code}`);
       }
+      const summaryFile = join(path, PROMPT_TRACE_SUMMARY);
       const finals = names.filter((n) => n.endsWith('final_enhanced_prompt.txt')).sort();
-      if (finals.length) {
-        const file = join(path, finals.at(-1)!);
-        return { prompt: await readPromptInput(file), source: file };
+      const final = names.includes(FINAL_PROMPT_FILE) ? FINAL_PROMPT_FILE : finals.at(-1);
+      if (final) {
+        const file = join(path, final);
+        const prompt = await readPromptInput(file);
+        return { prompt, source: file, aspectRatio: await traceAspectRatio(summaryFile, prompt) };
       }
-      if (names.includes('prompt_trace_summary.json')) {
-        const file = join(path, 'prompt_trace_summary.json');
+      if (names.includes(PROMPT_TRACE_SUMMARY)) {
         let summary: Record<string, unknown>;
         try {
-          summary = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+          summary = JSON.parse(await readFile(summaryFile, 'utf8')) as Record<string, unknown>;
         } catch (e) {
-          throw inputError(`cannot read ${file}: ${(e as Error).message.split('\n')[0]}`);
+          throw inputError(`cannot read ${summaryFile}: ${(e as Error).message.split('\n')[0]}`);
         }
         for (const key of ['final_prompt', 'final_enhanced_prompt', 'enhanced_prompt']) {
           const v = summary[key];
-          if (typeof v === 'string' && v.trim()) return { prompt: v.trim(), source: `${file}#${key}` };
+          if (typeof v === 'string' && v.trim()) return { prompt: v.trim(), source: `${summaryFile}#${key}`, aspectRatio: ratioOfSummary(summary) ?? aspectRatioIn(v) ?? undefined };
         }
-        throw inputError(`${file} has no final prompt (final_prompt / final_enhanced_prompt)`);
+        throw inputError(`${summaryFile} has no final prompt (final_prompt / final_enhanced_prompt)`);
       }
       throw inputError(`${path} is a directory without *final_enhanced_prompt.txt or prompt_trace_summary.json; give a prompt file or a prompt trace directory`);
     }
   }
-  return { prompt: await readPromptInput(path), source: path === '-' ? 'stdin' : path };
+  const prompt = await readPromptInput(path);
+  // a trace's final prompt file, given by itself, is still that trace's prompt
+  const inTrace = path !== '-' && basename(path).endsWith('final_enhanced_prompt.txt');
+  return { prompt, source: path === '-' ? 'stdin' : path, aspectRatio: inTrace ? await traceAspectRatio(join(dirname(path), PROMPT_TRACE_SUMMARY), prompt) : undefined };
+}
+
+const PROMPT_TRACE_SUMMARY = 'prompt_trace_summary.json';
+/** src/prompt/trace.ts FINAL_PROMPT_FILE (not imported: generation does not load the prompt stage). */
+const FINAL_PROMPT_FILE = 'final_enhanced_prompt.txt';
+
+function ratioOfSummary(summary: Record<string, unknown>): AspectRatio | undefined {
+  const r = summary.aspect_ratio;
+  return typeof r === 'string' && isAspectRatio(r) ? r : undefined;
+}
+
+/** A prompt trace's aspect ratio: its summary's, else (a trace written before it was recorded) the one its prompt names. */
+async function traceAspectRatio(summaryFile: string, prompt: string): Promise<AspectRatio | undefined> {
+  const summary = await readFile(summaryFile, 'utf8').then(
+    (t) => JSON.parse(t) as Record<string, unknown>,
+    () => undefined,
+  );
+  if (!summary) return undefined;
+  return ratioOfSummary(summary) ?? aspectRatioIn(prompt) ?? undefined;
 }

@@ -7,8 +7,19 @@ import { ImageScoresSchema } from '../scoring/types.js';
  *   image_001.png …, image_NNN_metadata.json, generation_trace.json.
  * Written by the generation stage, updated (scores, rank, renames) by the scoring stage.
  */
-export const ASPECT_RATIOS = ['1:1', '4:3', '3:4', '16:9', '9:16', '3:2', '2:3', '21:9'] as const;
+/**
+ * The ratios generation accepts: FLUX's `aspect_ratio` choices on Replicate (cog-flux), each with
+ * its ~1 MP size in SIZE_TABLE (src/generation/sizes.ts), which SDXL gets as width/height.
+ */
+export const ASPECT_RATIOS = ['1:1', '4:3', '3:4', '16:9', '9:16', '3:2', '2:3', '4:5', '5:4', '21:9', '9:21'] as const;
 export type AspectRatio = (typeof ASPECT_RATIOS)[number];
+export const isAspectRatio = (s: string): s is AspectRatio => (ASPECT_RATIOS as readonly string[]).includes(s);
+
+/** The last ratio generation accepts that a prompt names ("Framed for a 4:5 vertical aspect ratio."), or null. */
+export function aspectRatioIn(text: string): AspectRatio | null {
+  const found = [...text.matchAll(/(?<![\d.:])(\d{1,2}:\d{1,2})(?![\d:])/g)].map((m) => m[1]!).filter(isAspectRatio);
+  return found.at(-1) ?? null;
+}
 
 export const imageFileName = (n: number) => `image_${String(n).padStart(3, '0')}.png`;
 export const metadataFileName = (n: number) => `image_${String(n).padStart(3, '0')}_metadata.json`;

@@ -13,7 +13,10 @@ export const SIZE_TABLE: Record<AspectRatio, { width: number; height: number }> 
   '9:16': { width: 768, height: 1344 },
   '3:2': { width: 1216, height: 832 },
   '2:3': { width: 832, height: 1216 },
+  '4:5': { width: 896, height: 1088 },
+  '5:4': { width: 1088, height: 896 },
   '21:9': { width: 1536, height: 640 },
+  '9:21': { width: 640, height: 1536 },
 };
 
 export type ModelFamily = 'sdxl' | 'flux' | 'other';

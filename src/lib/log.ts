@@ -6,6 +6,8 @@ export interface Logger {
   warn(msg: string): void;
   /** Only printed with --verbose. */
   debug(msg: string): void;
+  /** Whether --verbose was given (workers then keep a failed job's full stack for the board). */
+  readonly verbose?: boolean;
 }
 
 /** Logs go to stderr so that stdout stays clean for --json and for the run id. */
@@ -16,6 +18,7 @@ export function createLogger(opts: { verbose?: boolean; quiet?: boolean } = {}):
     info: (m) => (opts.quiet ? undefined : write(m)),
     warn: (m) => write(`warning: ${m}`),
     debug: (m) => (opts.verbose ? write(`[debug] ${m}`) : undefined),
+    verbose: opts.verbose === true,
   };
 }
 

@@ -3,6 +3,7 @@
  * and (where known) their sha256 and size. Unknown hashes are `null` and reported as "unpinned";
  * we never invent one.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { LoopError } from '../errors.js';
@@ -27,6 +28,8 @@ export const ModelEntrySchema = z.object({
   source: z.string(),
   license: z.string(),
   instructions: z.string().optional(),
+  /** export / build: the section of models/README.md with the recipe. */
+  recipe: z.string().optional(),
   files: z.array(ModelFileSchema).min(1),
 });
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
@@ -63,6 +66,32 @@ export async function loadManifest(path = defaultManifestPath()): Promise<Manife
     ids.add(m.id);
   }
   return r.data;
+}
+
+/**
+ * The one step that installs a model, for an "unavailable" line: `loop models pull <id>` for a
+ * download, the models/README.md recipe for one that is exported or built (pull refuses those).
+ */
+export function installHint(id: string, manifestPath = defaultManifestPath()): string {
+  const m = bundledModels(manifestPath).find((x) => x.id === id);
+  if (!m || m.obtain === 'download') return `run \`loop models pull ${id}\``;
+  const verb = m.obtain === 'export' ? 'export' : 'build';
+  return `${verb} it: ${m.recipe ? `models/README.md "${m.recipe}"` : (m.instructions ?? 'see models/README.md')}`;
+}
+
+const bundled = new Map<string, ModelEntry[]>();
+/** The manifest read once, synchronously (on the path that reports a missing model); unreadable → none. */
+function bundledModels(path: string): ModelEntry[] {
+  let models = bundled.get(path);
+  if (!models) {
+    try {
+      models = ManifestSchema.parse(JSON.parse(readFileSync(path, 'utf8'))).models;
+    } catch {
+      models = [];
+    }
+    bundled.set(path, models);
+  }
+  return models;
 }
 
 export function findModel(manifest: Manifest, id: string): ModelEntry {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withFeedback } from './feedback.js';
 import { loadEnv, type Env } from '../config/env.js';
 import { AGENT_BACKEND_NAMES, requireBackendKey, resolveBackend, type AgentBackendName } from '../config/backends.js';
 import { LoopError, errorLine, isLoopError } from '../errors.js';
@@ -12,6 +13,7 @@ import { createOfflineCinematographer, OFFLINE_CREATIVE_MODEL } from './offline-
 import { createRubricCritic, OFFLINE_CRITIC_MODEL } from './rubric-critic.js';
 import { SUMMARY_FILE, TraceWriter } from './trace.js';
 import { CritiqueSchema, ScoresSchema, type Brand, type Critique } from './types.js';
+import { aspectRatioIn } from '../generation/metadata.js';
 
 /**
  * The public entry of the image-prompt stage (Workflow 1): assess, then Cinematographer →
@@ -60,6 +62,8 @@ export interface EnhanceOptions {
   requestTimeoutMs?: number;
   /** Replace the agents (tests; a later stage's own agents). */
   agents?: { creative: CreativeAgent<Critique>; critic: CriticAgent<Critique> };
+  /** A review gate's feedback on the images `revising` made: the creative agent folds it in (feedback.ts). */
+  feedback?: { text: string; revising: string };
 }
 
 const UsageSchema = z.object({ input_tokens: z.number().int().nonnegative(), output_tokens: z.number().int().nonnegative(), calls: z.number().int().nonnegative() });
@@ -72,6 +76,11 @@ export const PromptTraceSummarySchema = z.object({
   backend: z.enum(AGENT_BACKENDS),
   backend_note: z.string(),
   models: z.object({ creative: z.string(), critique: z.string() }),
+  /**
+   * The images' aspect ratio the final prompt is framed for: the run's (or --aspect-ratio), else the
+   * one the final prompt names; `generate-images <trace dir>` renders at it unless told otherwise.
+   */
+  aspect_ratio: z.string().nullable().default(null),
   seed: z.number().int(),
   brand: z.object({ brand: z.string().optional(), palette: z.array(z.string()), tone: z.array(z.string()), must_include: z.array(z.string()), avoid: z.array(z.string()) }).nullable(),
   brand_note: z.string(),
@@ -162,6 +171,10 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
     };
     models = { creative: OFFLINE_CREATIVE_MODEL, critique: OFFLINE_CRITIC_MODEL };
   } else backendNote = `custom agents: ${agents.creative.name} + ${agents.critic.name}`;
+  if (opts.feedback) {
+    agents = { ...agents, creative: withFeedback(agents.creative, opts.feedback.text, { offline: !opts.agents && opts.backend !== 'openai', revising: opts.feedback.revising }) };
+    backendNote += '; revising with review feedback';
+  }
 
   await trace.original(opts.prompt);
 
@@ -186,6 +199,7 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
       backend: opts.backend,
       backend_note: backendNote,
       models,
+      aspect_ratio: opts.aspectRatio ?? (extra.final_prompt ? aspectRatioIn(extra.final_prompt) : null),
       seed,
       brand,
       brand_note: brand
@@ -206,7 +220,8 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
     }));
   };
 
-  if (initial.scores.overall >= skipThreshold) {
+  // a revision always runs the agents: the feedback is the point
+  if (initial.scores.overall >= skipThreshold && !opts.feedback) {
     const file = await trace.final(opts.prompt);
     const s = summary({
       final_prompt: opts.prompt,

@@ -7,6 +7,7 @@ import { defaultRetryPolicy, parseRetryAfter, withRetry, type RetryDecision, typ
 import type { CostLedger } from '../runs/ledger.js';
 import type { AgentTurn, CreativeAgent, CriticAgent, Usage } from './loop.js';
 import { withOverall, type Brand, type Critique } from './types.js';
+import { ASPECT_RATIOS } from '../generation/metadata.js';
 
 /**
  * The LLM agents, through the official SDK against api.openai.com or any OpenAI-compatible
@@ -212,7 +213,9 @@ export function createOpenAIAgents(o: OpenAIAgentOptions): { creative: CreativeA
           ? `Critique of it (overall ${input.critique.scores.overall}):\n${input.critique.feedback.map((f) => `- ${f}`).join('\n')}\nFlags: ${input.critique.flags.join(', ') || '(none)'}`
           : '',
         brandText(o.brand),
-        o.aspectRatio ? `The image will be rendered at ${o.aspectRatio}; the aspect-ratio hint must say ${o.aspectRatio}.` : '',
+        o.aspectRatio
+          ? `The image will be rendered at ${o.aspectRatio}; the aspect-ratio hint must say ${o.aspectRatio}.`
+          : `The aspect-ratio hint must be one the image model renders: ${ASPECT_RATIOS.join(', ')}.`,
       ]
         .filter(Boolean)
         .join('\n\n');

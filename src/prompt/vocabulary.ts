@@ -158,14 +158,15 @@ export const MOOD_CUES: Array<[RegExp, string[]]> = [
 ];
 export const MOOD_PATTERN = new RegExp(`\\b(${MOODS.join('|')}|mood|atmosphere)\\b`, 'i');
 
+/** The offline cinematographer's choice when the run gives none: each starts with a ratio generation accepts (ASPECT_RATIOS). */
 export const ASPECTS: Record<SubjectKind, string[]> = {
   person: ['16:9 widescreen', '4:5 vertical', '3:2'],
   animal: ['3:2', '4:5 vertical', '16:9 widescreen'],
   product: ['4:5 vertical', '1:1 square', '3:2'],
   food: ['4:5 vertical', '1:1 square', '3:2'],
-  landscape: ['16:9 widescreen', '2.39:1 anamorphic widescreen', '3:2'],
-  interior: ['16:9 widescreen', '3:2', '2.39:1 anamorphic widescreen'],
-  vehicle: ['2.39:1 anamorphic widescreen', '16:9 widescreen', '3:2'],
+  landscape: ['16:9 widescreen', '21:9 anamorphic widescreen', '3:2'],
+  interior: ['16:9 widescreen', '3:2', '21:9 anamorphic widescreen'],
+  vehicle: ['21:9 anamorphic widescreen', '16:9 widescreen', '3:2'],
 };
 export const ASPECT_PATTERN = /\b(\d{1,2}(\.\d{1,2})?:\d{1,2}|widescreen|square format|vertical format|aspect ratio|panoramic)\b/i;
 

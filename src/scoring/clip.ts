@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { installHint } from '../models/manifest.js';
 import { hashModelFiles, modelDir } from '../models/store.js';
 import type { HostTensor, InferenceHost, SessionInfo } from './inference-host.js';
 import { loadPreprocess, stackBatch, type Preprocess } from './preprocess.js';
@@ -18,7 +19,12 @@ import { loadClipTokenizer, type ClipTokenizer } from './tokenizer.js';
 export const CLIP_FILES = ['onnx/vision_model.onnx', 'onnx/text_model.onnx', 'tokenizer.json', 'preprocessor_config.json', 'config.json'];
 
 /** A model that cannot be used; `reason` is shown to the user and written to the trace. */
-export class ModelUnavailable extends Error {}
+export class ModelUnavailable extends Error {
+  /** true: the model's files are not there (nothing to fix but install it); false: they are there and wrong. */
+  constructor(message: string, readonly notInstalled = false) {
+    super(message);
+  }
+}
 
 export interface ClipModel {
   id: string;
@@ -38,10 +44,15 @@ export async function hashFiles(dir: string, files: string[]): Promise<Record<st
   return hashModelFiles(dir, files);
 }
 
+/**
+ * A model whose files are not all there is unavailable, in one short line that says how to get it
+ * (pull, or the export/build recipe); the files and the folder are named only when some are there.
+ */
 export function requireFiles(id: string, dir: string, files: string[]): void {
   const missing = files.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length)
-    throw new ModelUnavailable(`model ${id} not installed (missing ${missing.join(', ')} in ${dir}); run \`loop models pull ${id}\``);
+  if (!missing.length) return;
+  const what = missing.length === files.length ? 'not installed' : `not installed: ${dir} lacks ${missing.join(', ')}`;
+  throw new ModelUnavailable(`model ${id} ${what}; ${installHint(id)}`, true);
 }
 
 export interface LoadClipOptions {

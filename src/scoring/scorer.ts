@@ -26,7 +26,7 @@ import { loadAnchors, type Anchors } from './anchors.js';
 import { CLIP_FILES, embedBatch, embedTexts, loadClip, ModelUnavailable, requireFiles, type ClipModel } from './clip.js';
 import { combine, commonMetrics, MODEL_METRICS } from './combine.js';
 import { createInlineHost, createThreadHost, type InferenceHost } from './inference-host.js';
-import { aestheticScores, loadAesthetic, type AestheticHead } from './metrics/aesthetic.js';
+import { AESTHETIC_FILE, AESTHETIC_ID, aestheticScores, loadAesthetic, type AestheticHead } from './metrics/aesthetic.js';
 import { clipScore } from './metrics/clip-score.js';
 import { pickScore } from './metrics/pickscore.js';
 import { technicalQuality } from './metrics/technical.js';
@@ -101,6 +101,16 @@ interface Loaded {
   vqa?: VqaConfig;
   unavailable: Record<string, string>;
   warnings: string[];
+}
+
+/** Why the aesthetic head is missing too (a CLIP alone would not bring it back), or undefined when its file is there. */
+function headMissing(modelsDir: string, clipId: string): string | undefined {
+  try {
+    requireFiles(AESTHETIC_ID, modelDir(modelsDir, AESTHETIC_ID), [AESTHETIC_FILE]);
+    return undefined;
+  } catch (e) {
+    return `${(e as Error).message} (also needs ${clipId})`;
+  }
 }
 
 const reasonOf = (e: unknown) => (e instanceof ModelUnavailable ? e.message : `failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
@@ -223,7 +233,9 @@ export function createImageScorer(opts: ScorerOptions = {}): ImageScorer {
     } catch (e) {
       l.unavailable.pickscore = reasonOf(e);
     }
-    if (!aestheticP) l.unavailable.aesthetic = `needs ${clipId} image embeddings: ${l.unavailable.clip_score}`;
+    // it reads CLIP's image embeddings: say so once (clip_score's line says how to get CLIP), and
+    // what the head itself still needs
+    if (!aestheticP) l.unavailable.aesthetic = headMissing(modelsDir, clipId) ?? `needs ${clipId} image embeddings (see clip_score)`;
     else
       try {
         l.aesthetic = await aestheticP;

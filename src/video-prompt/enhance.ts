@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../lib/log.js';
 import type { RetryPolicy } from '../lib/retry.js';
 import { redactValue } from '../lib/secrets.js';
 import { runFeedbackLoop, type CreativeAgent, type CriticAgent, type LoopIteration } from '../prompt/loop.js';
-import { SUMMARY_FILE, TraceWriter } from '../prompt/trace.js';
+import { FINAL_MOTION_PROMPT_FILE, SUMMARY_FILE, TraceWriter } from '../prompt/trace.js';
 import { CostLedger, type CostEntry, type StageTiming } from '../runs/ledger.js';
 import { createVideoRubricCritic, OFFLINE_VIDEO_CRITIC_MODEL, videoRubricCritique } from './critic.js';
 import { createOfflineDirector, OFFLINE_DIRECTOR_MODEL } from './director.js';
@@ -17,8 +17,8 @@ import { hasArc, VideoClipContextSchema, VideoCritiqueSchema, VideoScoresSchema,
  * motion prompt, reusing the generic loop (src/prompt/loop.ts), with every step written to the
  * trace directory as it happens. Same trace contract as the image prompt stage:
  * 00_original_prompt.txt, 01_agent1_iteration_1.txt (the director's prompt alone),
- * 02_agent2_iteration_1.txt (the critique), …, NN_final_enhanced_prompt.txt, and
- * prompt_trace_summary.json.
+ * 02_agent2_iteration_1.txt (the critique), …, NN_final_enhanced_prompt.txt (and its copy
+ * final_enhanced_motion_prompt.txt, a name scripts can rely on), and prompt_trace_summary.json.
  *
  * Failure policy ("nothing half-written"): every file is written atomically and files already
  * written stay; if an agent call fails, prompt_trace_summary.json is still written, with
@@ -200,7 +200,7 @@ export async function enhanceVideoPrompt(o: EnhanceVideoOptions): Promise<VideoP
   const started = new Date();
   const t0 = performance.now();
   const timings: StageTiming[] = [];
-  const trace = new TraceWriter<VideoCritique>(o.runDir, formatVideoCritique);
+  const trace = new TraceWriter<VideoCritique>(o.runDir, formatVideoCritique, FINAL_MOTION_PROMPT_FILE);
 
   const agents = await videoAgents({ ...o, clip: clip ?? undefined, seed, ledger, stage });
 

@@ -14,13 +14,12 @@
  * Bounded work per video: frames for the models go through in batches (`batchSize`), at most two
  * batches in flight while the decode and the flow continue on this thread.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { modelDir, resolveModelsDir } from '../models/store.js';
 import { loadAnchors, type Anchors } from '../scoring/anchors.js';
-import { embedBatch, embedTexts, hashFiles, l2normalize, loadClip, ModelUnavailable, type ClipModel } from '../scoring/clip.js';
+import { embedBatch, embedTexts, hashFiles, l2normalize, loadClip, ModelUnavailable, requireFiles, type ClipModel } from '../scoring/clip.js';
 import { createInlineHost, createThreadHost, type InferenceHost, type SessionInfo } from '../scoring/inference-host.js';
 import { aestheticScores, loadAesthetic, type AestheticHead } from '../scoring/metrics/aesthetic.js';
 import { technicalQuality } from '../scoring/metrics/technical.js';
@@ -162,11 +161,7 @@ const errLine = (e: unknown): string => String((e as Error)?.message ?? e).split
 
 async function loadDino(host: InferenceHost, modelsDir: string, id: string, device: Device): Promise<DinoModel> {
   const dir = modelDir(modelsDir, id);
-  const missing = DINO_FILES.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length)
-    throw new ModelUnavailable(
-      `model ${id} not installed (missing ${missing.join(', ')} in ${dir}); export facebook/dino-vitb16 (VBench's DINO ViT-B/16) to ONNX with its preprocessor_config.json (e.g. the Xenova/dino-vitb16 export) into that folder`,
-    );
+  requireFiles(id, dir, DINO_FILES); // not installed: one line saying how to get it (loop models pull dino-vitb16)
   const hashes = hashFiles(dir, DINO_FILES);
   hashes.catch(() => {});
   const preprocess = loadPreprocess(join(dir, 'preprocessor_config.json'));
@@ -375,7 +370,7 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
     const l: Loaded = { unavailable: {}, warnings: [], modelErrors: [] };
     const reason = (e: unknown) => {
       const r = e instanceof ModelUnavailable ? e.message : `failed to load: ${errLine(e)}`;
-      if (!(e instanceof ModelUnavailable && / not installed /.test(e.message))) l.modelErrors.push(r);
+      if (!(e instanceof ModelUnavailable && e.notInstalled)) l.modelErrors.push(r);
       return r;
     };
     const clipP = loadClip(host, modelsDir, clipId, device);

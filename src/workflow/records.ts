@@ -150,7 +150,8 @@ export async function writeRunRecords(runDir: string, spec: RunSpec, stages: Sta
   const time_by_stage: Record<string, number> = {};
   const quality_scores: Record<string, unknown> = {};
   const files: Record<string, string> = {};
-  const best_outputs: Record<string, unknown> = { best_image: null, best_video: null };
+  const best_outputs: Record<string, unknown> = { best_image: null, best_video: null, best_video_per_clip: {} };
+  const reviews: unknown[] = [];
   /** What actually did each stage's work (offline defaults say so). */
   const backends: Record<string, string> = {};
   for (const s of stages) {
@@ -162,7 +163,15 @@ export async function writeRunRecords(runDir: string, spec: RunSpec, stages: Sta
       if (typeof v === 'string' && (k.endsWith('_file') || k.endsWith('_dir'))) files[`${s.stage}.${k}`] = v;
       if (k === 'best_image' || k === 'best_video') best_outputs[k] = v;
     }
+    if (s.stage === 'video-scoring') {
+      // one best video per clip; `best_video` is clip 1's, the opening shot of the ad
+      best_outputs.best_video_per_clip = s.outputs.best_per_clip;
+      best_outputs.best_video = Object.values(s.outputs.best_per_clip)[0] ?? null;
+      best_outputs.continuity = s.outputs.continuity;
+    }
+    reviews.push(...s.reviews.map((r) => ({ stage: s.stage, ...r })));
   }
+  if (spec.input_image) files.input_image = spec.input_image;
   const started = stages[0]?.started_at ?? spec.created_at;
   const ended = new Date().toISOString();
   const summary = {
@@ -183,6 +192,8 @@ export async function writeRunRecords(runDir: string, spec: RunSpec, stages: Sta
     best_outputs,
     backends,
     files,
+    /** Decisions at the review gates (--review / --interactive), in order. */
+    reviews,
     created_at: spec.created_at,
     started_at: started,
     ended_at: ended,

@@ -79,7 +79,7 @@ export const RUN_OPTIONS = [
     flags: '--max-iterations-image <n>',
     type: z.number().int().min(1).max(10),
     default: 3,
-    help: 'image prompt enhancement rounds (1-10)',
+    help: 'image prompt enhancement rounds (1–10)',
     stage: 'image-prompt',
   }),
   option({
@@ -87,7 +87,7 @@ export const RUN_OPTIONS = [
     flags: '--threshold-image <score>',
     type: z.number().min(0).max(100),
     default: 85,
-    help: 'image prompt score to stop at (0-100)',
+    help: 'image prompt score to stop at (0–100)',
     stage: 'image-prompt',
   }),
   option({
@@ -95,7 +95,7 @@ export const RUN_OPTIONS = [
     flags: '--skip-threshold <score>',
     type: z.number().min(0).max(101),
     default: 75,
-    help: 'skip enhancement when the initial assessment reaches this (0-100; 101 = never skip)',
+    help: 'skip enhancement when the initial assessment reaches this (0–100; 101 = never skip)',
     stage: 'image-prompt',
   }),
   option({
@@ -136,7 +136,7 @@ export const RUN_OPTIONS = [
     key: 'seed',
     flags: '--seed <n>',
     type: z.number().int().min(0).max(MAX_SEED),
-    help: `seed for agents and image variations, 0-${MAX_SEED} (variation i gets seed+i)`,
+    help: `seed for agents and image variations, 0–${MAX_SEED} (variation i gets seed+i)`,
     stage: 'image-generation',
   }),
   // image generation + scoring stages (Story 8.2)
@@ -145,12 +145,12 @@ export const RUN_OPTIONS = [
     flags: '--num-image-variations <n>',
     type: z.number().int().min(1).max(MAX_VARIATIONS),
     default: DEFAULT_VARIATIONS,
-    help: `images to generate (1-${MAX_VARIATIONS})`,
+    help: `images to generate (1–${MAX_VARIATIONS})`,
     stage: 'image-generation',
   }),
   option({
     key: 'aspect_ratio',
-    flags: '--aspect-ratio <ratio>',
+    flags: '-a, --aspect-ratio <ratio>',
     type: z.enum(ASPECT_RATIOS),
     default: '16:9',
     help: `image aspect ratio (${ASPECT_RATIOS.join(', ')})`,
@@ -197,10 +197,10 @@ export const RUN_OPTIONS = [
   // storyboard stage (Story 8.3)
   option({
     key: 'num_clips',
-    flags: '--num-clips <n>',
+    flags: '-c, --num-clips <n>',
     type: z.number().int().min(1).max(MAX_CLIPS),
     default: 3,
-    help: `clips the storyboard plans (1-${MAX_CLIPS})`,
+    help: `clips the storyboard plans (1–${MAX_CLIPS})`,
     stage: 'storyboard',
   }),
   option({
@@ -208,7 +208,7 @@ export const RUN_OPTIONS = [
     flags: '--frame-variations <k>',
     type: z.number().int().min(1).max(MAX_FRAME_VARIATIONS),
     default: 1,
-    help: `candidates per storyboard frame; with more than 1 the scorer keeps the best (1-${MAX_FRAME_VARIATIONS})`,
+    help: `candidates per storyboard frame; with more than 1 the scorer keeps the best (1–${MAX_FRAME_VARIATIONS})`,
     stage: 'storyboard',
   }),
   // video prompt and video generation stages (Stories 9.1, 9.2)
@@ -217,7 +217,7 @@ export const RUN_OPTIONS = [
     flags: '--max-iterations-video <n>',
     type: z.number().int().min(1).max(10),
     default: 3,
-    help: 'video prompt enhancement rounds per clip (1-10)',
+    help: 'video prompt enhancement rounds per clip (1–10)',
     stage: 'video-prompt',
   }),
   option({
@@ -225,7 +225,7 @@ export const RUN_OPTIONS = [
     flags: '--threshold-video <score>',
     type: z.number().min(0).max(100),
     default: 85,
-    help: 'video prompt score to stop at (0-100)',
+    help: 'video prompt score to stop at (0–100)',
     stage: 'video-prompt',
   }),
   option({
@@ -233,7 +233,7 @@ export const RUN_OPTIONS = [
     flags: '--num-video-attempts <n>',
     type: z.number().int().min(1).max(MAX_VIDEO_ATTEMPTS),
     default: 3,
-    help: `videos generated per clip (1-${MAX_VIDEO_ATTEMPTS})`,
+    help: `videos generated per clip (1–${MAX_VIDEO_ATTEMPTS})`,
     stage: 'video-generation',
   }),
   option({
@@ -255,6 +255,23 @@ export const RUN_OPTIONS = [
     default: 'kwaivgi/kling-v2.1',
     help: 'Replicate video model, owner/name[:version] (start/end-frame models: Kling v2.1, Luma Ray, Hailuo-02, Veo 3.1, Wan 2.2 i2v)',
     stage: 'video-generation',
+  }),
+  // human review gates (workers/review.ts): the run waits after images and after videos
+  option({
+    key: 'review',
+    flags: '--review',
+    type: z.boolean(),
+    default: false,
+    help: 'pause after the images and after the videos until someone answers `loop review <run-id>` (from any terminal); --interactive asks here',
+    stage: 'image-scoring',
+  }),
+  option({
+    key: 'review_timeout_s',
+    flags: '--review-timeout <s>',
+    type: z.number().int().min(1).max(7 * 24 * 3600),
+    default: null,
+    help: 'a review gate left unanswered this many seconds continues on its own (default: waits)',
+    stage: 'image-scoring',
   }),
   // every generation stage: images, storyboard frames and videos (src/cache/generation-cache.ts)
   option({
@@ -362,5 +379,15 @@ export async function runOptionsFromFlags<S extends z.ZodType = typeof RunOption
     const value = flags[flagAttribute(d.flags)];
     out[d.key] = d.resolve ? await d.resolve(value, { ...ctx, flag: longFlag(d.flags) }) : value;
   }
+  // an offline run uses no LLM: it records the offline agents it does use, not a model it never called
+  if (out.agent_backend === 'offline' && 'creative_model' in out) Object.assign(out, OFFLINE_AGENT_MODELS);
   return schema.parse(out);
 }
+
+/**
+ * What run_spec.json records as the models of an offline run: the rule-based image prompt agents
+ * (src/prompt/offline-cinematographer.ts OFFLINE_CREATIVE_MODEL, src/prompt/rubric-critic.ts
+ * OFFLINE_CRITIC_MODEL; not imported, this file stays light). The offline planner and video agents
+ * name themselves in their own traces.
+ */
+export const OFFLINE_AGENT_MODELS = { creative_model: 'offline-cinematographer', critique_model: 'offline-rubric-critic' } as const;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ReviewRecordSchema } from './review.js';
 import { STAGES, WORKFLOWS, type Stage } from './stages.js';
 
 /** A run's options: each declared once, with its flag, default and owning stage, in run-options.ts. */
@@ -41,6 +42,8 @@ const common = {
   ended_at: z.string(),
   scores: z.record(z.string(), z.unknown()).default({}),
   artifacts: z.array(z.string()),
+  /** Decisions at this stage's review gate (--review / --interactive), first first. */
+  reviews: z.array(ReviewRecordSchema).default([]),
 };
 
 export const STAGE_OUTPUTS = {

@@ -28,8 +28,11 @@ import {
   runFlagsShape,
   runOptionsFromFlags,
   runOptionsShape,
+  OFFLINE_AGENT_MODELS,
   type RunOptionDecl,
 } from '../../src/workflow/run-options.js';
+import { OFFLINE_CREATIVE_MODEL } from '../../src/prompt/offline-cinematographer.js';
+import { OFFLINE_CRITIC_MODEL } from '../../src/prompt/rubric-critic.js';
 import { STAGES } from '../../src/workflow/stages.js';
 import { RunOptionsSchema as PayloadRunOptionsSchema } from '../../queues/payloads.js';
 import { RunOptionsSchema } from '../../src/workflow/types.js';
@@ -114,7 +117,7 @@ describe('loop run / loop enqueue flags', () => {
   });
 
   it('choices and model ids are checked when parsed', async () => {
-    expect((await rejects(['--aspect-ratio', '5:4'])).message).toMatch(/--aspect-ratio must be one of 1:1, /);
+    expect((await rejects(['--aspect-ratio', '2.39:1'])).message).toMatch(/--aspect-ratio must be one of 1:1, /);
     expect((await rejects(['--agent-backend', 'claude'])).message).toMatch(/--agent-backend must be one of offline, openai/);
     expect((await rejects(['--image-backend', 'dalle'])).message).toMatch(/--image-backend must be one of sketch, replicate/);
     expect((await rejects(['--image-model', 'https://x/y'])).message).toMatch(/--image-model must be a Replicate model owner\/name/);
@@ -133,8 +136,10 @@ describe('prepareRun: flags to options', () => {
     const { f, prompt, options } = await prepareRun(promptFile, await parseRunFlags([]), noKeys, false);
     expect(prompt).toMatch(/a cat/);
     expect(f.workflow).toBe('full'); // Story 9.3: the whole loop by default
-    // no keys: the offline backends, decided here and written into the spec
-    expect(options).toEqual(RunOptionsSchema.parse({ agent_backend: 'offline', image_backend: 'sketch', video_backend: 'animatic' }));
+    // no keys: the offline backends, decided here and written into the spec, with the offline agents as the models
+    expect(options).toEqual(
+      RunOptionsSchema.parse({ agent_backend: 'offline', image_backend: 'sketch', video_backend: 'animatic', creative_model: 'offline-cinematographer', critique_model: 'offline-rubric-critic' }),
+    );
     expect(RunOptionsSchema.parse(JSON.parse(JSON.stringify(options)))).toEqual(options);
     const keyed = await prepareRun(promptFile, await parseRunFlags([]), withKeys, true);
     expect([keyed.options.agent_backend, keyed.options.image_backend, keyed.options.video_backend]).toEqual(['openai', 'replicate', 'replicate']);
@@ -143,12 +148,13 @@ describe('prepareRun: flags to options', () => {
   it('every declared option reaches the options under its key (add a sample here for a new one)', async () => {
     const argv = [
       ...['--max-iterations-image', '5', '--threshold-image', '72.5', '--skip-threshold', '101'],
-      ...['--agent-backend', 'offline', '--creative-model', 'gpt-x', '--critique-model', 'gpt-y', '--brand', BRAND, '--seed', '42'],
+      ...['--agent-backend', 'openai', '--creative-model', 'gpt-x', '--critique-model', 'gpt-y', '--brand', BRAND, '--seed', '42'],
       ...['--num-image-variations', '3', '--aspect-ratio', '1:1', '--image-backend', 'sketch', '--image-model', 'owner/model'],
       ...['--fallback-model', 'a/b', '--fallback-model', 'c/d', '--negative-prompt', 'no text', '--skip-scoring'],
       ...['--num-clips', '5', '--frame-variations', '2'],
       ...['--max-iterations-video', '2', '--threshold-video', '70', '--num-video-attempts', '2', '--video-backend', 'animatic', '--video-model', 'luma/ray'],
       '--no-cache',
+      ...['--review', '--review-timeout', '30'],
     ];
     // the offline backends are the defaults without keys: ask with keys set, so they are not
     const { f, options } = await prepareRun(promptFile, await parseRunFlags(argv), withKeys, true);
@@ -158,9 +164,27 @@ describe('prepareRun: flags to options', () => {
       expect(options[d.key as keyof typeof options], d.key).toBeDefined();
       expect(options[d.key as keyof typeof options], `${d.key} was not set from ${longFlag(d.flags)}`).not.toEqual(defaults[d.key as keyof typeof defaults]);
     }
-    expect(options).toMatchObject({ threshold_image: 72.5, fallback_models: ['a/b', 'c/d'], negative_prompt: 'no text', skip_scoring: true, seed: 42 });
+    expect(options).toMatchObject({ threshold_image: 72.5, fallback_models: ['a/b', 'c/d'], negative_prompt: 'no text', skip_scoring: true, seed: 42, creative_model: 'gpt-x', critique_model: 'gpt-y' });
     expect(options.brand).toMatchObject({ palette: expect.anything() });
     expect(RunOptionsSchema.parse(options)).toEqual(options);
+  });
+
+  it('an offline run records the offline agents as its models, never an LLM it did not call', async () => {
+    // the ids the offline agents write into their own trace (prompt_trace_summary.json "models")
+    expect(OFFLINE_AGENT_MODELS).toEqual({ creative_model: OFFLINE_CREATIVE_MODEL, critique_model: OFFLINE_CRITIC_MODEL });
+    const cases: [string[], typeof noKeys][] = [
+      [[], noKeys],
+      [['--agent-backend', 'offline'], withKeys],
+      [['--agent-backend', 'offline', '--creative-model', 'gpt-x'], withKeys],
+    ];
+    for (const [argv, env] of cases) {
+      const { options } = await prepareRun(promptFile, await parseRunFlags(argv), env, true);
+      expect(options, argv.join(' ') || 'no keys').toMatchObject({ agent_backend: 'offline', ...OFFLINE_AGENT_MODELS });
+    }
+    // with a key the LLM agents run: the default model, or the one asked for
+    expect((await prepareRun(promptFile, await parseRunFlags([]), withKeys, true)).options).toMatchObject({ agent_backend: 'openai', creative_model: 'gpt-4o', critique_model: 'gpt-4o' });
+    const asked = await prepareRun(promptFile, await parseRunFlags(['--creative-model', 'gpt-x']), withKeys, true);
+    expect(asked.options).toMatchObject({ agent_backend: 'openai', creative_model: 'gpt-x' });
   });
 
   it('a requested backend without its key: the descriptor\'s message, naming the run flag', async () => {

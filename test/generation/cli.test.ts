@@ -80,6 +80,32 @@ describe('loop generate-images (sketch backend)', () => {
     expect(trace.prompt_source).toBe(join(traceDir, '05_final_enhanced_prompt.txt'));
   });
 
+  it('renders at the prompt trace\'s aspect ratio unless --aspect-ratio says otherwise', async () => {
+    const traceDir = join(work, 'prompt_trace_4x5');
+    await mkdir(traceDir, { recursive: true });
+    const framed = `${PROMPT}. Framed for a 4:5 vertical aspect ratio.`;
+    await writeFile(join(traceDir, '03_final_enhanced_prompt.txt'), framed);
+    await writeFile(join(traceDir, 'final_enhanced_prompt.txt'), framed);
+    await writeFile(join(traceDir, 'prompt_trace_summary.json'), JSON.stringify({ final_prompt: framed, aspect_ratio: '4:5' }));
+    const made = async (args: string[], name: string) => {
+      const r = await sketch([...args, '-n', '1', '--skip-scoring', '--json'], join(work, name));
+      expect(r.code, r.stderr).toBe(0);
+      return { trace: GenerationTraceSchema.parse(JSON.parse(r.stdout)), stderr: r.stderr };
+    };
+    const { trace, stderr } = await made([traceDir], 'ratio-from-trace');
+    expect(trace.aspect_ratio).toBe('4:5');
+    expect(trace.images[0]).toMatchObject({ aspect_ratio: '4:5', width: 896, height: 1088 });
+    expect(trace.prompt_source).toBe(join(traceDir, 'final_enhanced_prompt.txt')); // the stable name
+    expect(stderr).toMatch(/aspect ratio 4:5, as the prompt trace records/);
+    // the trace's final prompt file on its own is still that trace's prompt
+    expect((await made([join(traceDir, 'final_enhanced_prompt.txt')], 'ratio-from-file')).trace.aspect_ratio).toBe('4:5');
+    // a given --aspect-ratio wins, even when it is the default's value
+    expect((await made([traceDir, '--aspect-ratio', '1:1'], 'ratio-flag')).trace.aspect_ratio).toBe('1:1');
+    expect((await made([traceDir, '--aspect-ratio', '16:9'], 'ratio-flag-default')).trace.aspect_ratio).toBe('16:9');
+    // a plain prompt file: the default
+    expect((await made(['p.txt'], 'ratio-plain')).trace.aspect_ratio).toBe('16:9');
+  });
+
   it('reads the prompt from stdin with "-"', async () => {
     const out = join(work, 'stdin');
     const r = await runCli(['generate-images', '-', '-n', '1', '--backend', 'sketch', '-o', out, '--skip-scoring', '--json'], { cwd: work, stdin: PROMPT });
@@ -88,7 +114,7 @@ describe('loop generate-images (sketch backend)', () => {
   });
 
   const bad: [string, string[], number, RegExp][] = [
-    ['unsupported aspect ratio', ['p.txt', '--aspect-ratio', '5:4'], ExitCode.USAGE, /--aspect-ratio must be one of 1:1/],
+    ['unsupported aspect ratio', ['p.txt', '--aspect-ratio', '2.39:1'], ExitCode.USAGE, /--aspect-ratio must be one of 1:1/],
     ['zero variations', ['p.txt', '-n', '0'], ExitCode.USAGE, /--num-variations must be between 1 and 32/],
     ['too many variations', ['p.txt', '-n', '33'], ExitCode.USAGE, /--num-variations must be between 1 and 32/],
     ['negative seed', ['p.txt', '--seed=-1'], ExitCode.USAGE, /--seed must be between 0/],

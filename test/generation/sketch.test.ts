@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateVariation } from '../../src/generation/generate.js';
-import { ASPECT_RATIOS, ImageMetadataSchema } from '../../src/generation/metadata.js';
+import { ASPECT_RATIOS, imageFileName, ImageMetadataSchema } from '../../src/generation/metadata.js';
 import { addPngText, crc32, readPngText } from '../../src/generation/png-text.js';
 import { variationSeeds } from '../../src/generation/seeds.js';
 import { SIZE_TABLE } from '../../src/generation/sizes.js';
@@ -26,7 +26,7 @@ describe('sketch backend (offline previz)', () => {
     for (const [i, ar] of ASPECT_RATIOS.entries()) {
       const r = await variation(5, i + 1, dir, ar);
       expect(r.ok).toBe(true);
-      const meta = await sharp(join(dir, `image_00${i + 1}.png`)).metadata();
+      const meta = await sharp(join(dir, imageFileName(i + 1))).metadata();
       expect([meta.width, meta.height], ar).toEqual([SIZE_TABLE[ar].width, SIZE_TABLE[ar].height]);
       expect(meta.format).toBe('png');
     }

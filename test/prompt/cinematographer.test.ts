@@ -6,6 +6,9 @@ import { cinematograph } from '../../src/prompt/offline-cinematographer.js';
 import { rubricCritique } from '../../src/prompt/rubric-critic.js';
 import { contentWords, contradictions, coverage, words } from '../../src/prompt/slots.js';
 import { REPO_ROOT } from '../helpers/cli.js';
+import { ASPECT_RATIOS, aspectRatioIn } from '../../src/generation/metadata.js';
+import { ASPECTS } from '../../src/prompt/vocabulary.js';
+import { RunOptionsSchema } from '../../src/workflow/run-options.js';
 
 const DEV = readFileSync(join(REPO_ROOT, 'examples', 'dev_prompts.txt'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
 
@@ -77,6 +80,25 @@ describe('offline cinematographer behaviour', () => {
 });
 
 describe('aspect ratio of the images', () => {
+  it('writes only ratios generation accepts when the run gives none', () => {
+    for (const choices of Object.values(ASPECTS)) for (const c of choices) expect(ASPECT_RATIOS, c).toContain(c.split(' ')[0]);
+    for (const p of DEV)
+      for (const seed of [0, 1, 2, 3, 4, 5]) {
+        const out = cinematograph({ original: p, previous: null, critique: null, seed }).prompt;
+        const framed = /Framed for an? (\S+)[^.]* aspect ratio\./.exec(out);
+        expect(framed, out).not.toBeNull();
+        expect(ASPECT_RATIOS, out).toContain(framed![1]);
+        expect(aspectRatioIn(out), out).toBe(framed![1]);
+      }
+  });
+
+  it('4:5 and 3:2, as the enhancer writes them, are ratios a run accepts', () => {
+    for (const ar of ['4:5', '3:2', '21:9', '5:4'] as const) {
+      expect(RunOptionsSchema.parse({ aspect_ratio: ar }).aspect_ratio).toBe(ar);
+      expect(cinematograph({ original: 'a bottle of perfume on black velvet', previous: null, critique: null, aspectRatio: ar }).prompt).toContain(`Framed for a ${ar} aspect ratio.`);
+    }
+  });
+
   it('follows the target aspect ratio when the pipeline gives one, for every dev prompt', () => {
     for (const p of ['a cat sleeping on a windowsill in the afternoon', 'a bottle of perfume on black velvet', 'a drone flying over a turquoise lagoon'])
       for (const ar of ['16:9', '9:16', '1:1']) {

@@ -35,6 +35,23 @@ describe('loop enhance-image-prompt', () => {
     const r = await runCli(['enhance-image-prompt', '-', '--aspect-ratio', '9:16', '--json'], { cwd: work, stdin: 'a cat on a windowsill', env: { LOOP_OUTPUT_DIR: join(work, 'out') } });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).final_prompt).toContain('Framed for a 9:16 aspect ratio.');
+    expect(JSON.parse(r.stdout).aspect_ratio).toBe('9:16');
+  });
+
+  it('4:5, the ratio the enhancer writes for products, is accepted; the trace records the ratio and a stable final file', async () => {
+    const work = tmp();
+    const r = await runCli(['enhance-image-prompt', '-', '--aspect-ratio', '4:5', '--json'], { cwd: work, stdin: 'a bottle of perfume on black velvet', env: { LOOP_OUTPUT_DIR: join(work, 'out') } });
+    expect(r.code, r.stderr).toBe(0);
+    const s = PromptTraceSummarySchema.parse(JSON.parse(r.stdout));
+    expect(s.final_prompt).toContain('Framed for a 4:5 aspect ratio.');
+    expect(s.aspect_ratio).toBe('4:5');
+    expect(readFileSync(join(s.trace_dir, 'final_enhanced_prompt.txt'), 'utf8').trim()).toBe(s.final_prompt);
+    expect(s.files).toContain('final_enhanced_prompt.txt');
+    // no --aspect-ratio: the one the offline cinematographer chose, a ratio generation accepts
+    const free = await runCli(['enhance-image-prompt', '-', '--json'], { cwd: work, stdin: 'a bottle of perfume on black velvet', env: { LOOP_OUTPUT_DIR: join(work, 'out') } });
+    const f = PromptTraceSummarySchema.parse(JSON.parse(free.stdout));
+    expect(f.aspect_ratio).not.toBeNull();
+    expect(f.final_prompt).toContain(`Framed for a ${f.aspect_ratio}`);
   });
 
   it('reads a file, honours --output-dir and --brand, and --json prints only the summary', async () => {

@@ -78,8 +78,11 @@ describe('enhanceImagePrompt trace', () => {
     expect(readdirSync(dir).sort()).toEqual([
       '00_original_prompt.txt', '01_agent1_iteration_1.txt', '02_agent2_iteration_1.txt', '03_agent1_iteration_2.txt',
       '04_agent2_iteration_2.txt', '05_agent1_iteration_3.txt', '06_agent2_iteration_3.txt', '07_final_enhanced_prompt.txt',
-      'prompt_trace_summary.json',
+      'final_enhanced_prompt.txt', 'prompt_trace_summary.json',
     ]);
+    // the same final prompt under a name that does not depend on the number of rounds
+    expect(readFileSync(join(dir, 'final_enhanced_prompt.txt'), 'utf8')).toBe('prompt v3\n');
+    expect(summary.files.slice(-3)).toEqual(['07_final_enhanced_prompt.txt', 'final_enhanced_prompt.txt', 'prompt_trace_summary.json']);
     const onDisk = PromptTraceSummarySchema.parse(JSON.parse(readFileSync(join(dir, 'prompt_trace_summary.json'), 'utf8')));
     expect(onDisk).toEqual(summary);
     expect(summary.stop_reason).toBe('max_iterations');
@@ -118,7 +121,10 @@ describe('enhanceImagePrompt trace', () => {
     expect(summary.skipped_enhancement).toBe(true);
     expect(summary.stop_reason).toBe('initial_score_above_skip_threshold');
     expect(summary.iterations).toEqual([]);
-    expect(readdirSync(dir).sort()).toEqual(['00_original_prompt.txt', '01_final_enhanced_prompt.txt', 'prompt_trace_summary.json']);
+    expect(readdirSync(dir).sort()).toEqual(['00_original_prompt.txt', '01_final_enhanced_prompt.txt', 'final_enhanced_prompt.txt', 'prompt_trace_summary.json']);
+    expect(readFileSync(join(dir, 'final_enhanced_prompt.txt'), 'utf8')).toBe(`${good}\n`);
+    // no --aspect-ratio: the ratio the prompt names is recorded (generate-images <trace dir> renders at it)
+    expect(summary.aspect_ratio).toBe('4:5');
     const notSkipped = await enhanceImagePrompt({ prompt: good, runDir: tmp(), maxIterations: 1, threshold: 85, skipThreshold: 101, backend: 'offline', creativeModel: 'm', critiqueModel: 'm' });
     expect(notSkipped.skipped_enhancement).toBe(false);
     expect(notSkipped.total_iterations).toBe(1);
@@ -144,6 +150,7 @@ describe('enhanceImagePrompt trace', () => {
     expect(summary.final_prompt).toBeNull();
     expect(summary.iterations).toHaveLength(1);
     expect(existsSync(join(dir, '04_final_enhanced_prompt.txt'))).toBe(false);
+    expect(existsSync(join(dir, 'final_enhanced_prompt.txt'))).toBe(false);
   });
 });
 

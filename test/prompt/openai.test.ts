@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnvSchema } from '../../src/config/env.js';
 import { enhanceImagePrompt, PromptTraceSummarySchema, type EnhanceOptions } from '../../src/prompt/enhance.js';
 import { CostLedger } from '../../src/runs/ledger.js';
+import { ASPECT_RATIOS } from '../../src/generation/metadata.js';
 import { startFakeOpenAI, type FakeOpenAIServer, type RecordedRequest } from '../fakes/openai-server.js';
 
 // Not in process.env on purpose: the redactor must not be what keeps it out of the files.
@@ -41,6 +42,15 @@ function assertKeyAbsent() {
 }
 
 describe('openai agents against a fake OpenAI server (real SDK)', () => {
+  it('asks for the run\'s aspect ratio, or one generation accepts, and records it in the summary', async () => {
+    const given = await enhanceImagePrompt(opts({ aspectRatio: '4:5' }));
+    expect(JSON.stringify(fake.requests[0]!.body.messages)).toContain('the aspect-ratio hint must say 4:5');
+    expect(given.aspect_ratio).toBe('4:5');
+    const free = await enhanceImagePrompt(opts({ runDir: mkdtempSync(join(tmpdir(), 'loop-openai-')) }));
+    expect(JSON.stringify(fake.requests[2]!.body.messages)).toContain(`one the image model renders: ${ASPECT_RATIOS.join(', ')}`);
+    expect(free.aspect_ratio).toBeNull(); // ENHANCED names no ratio
+  });
+
   it('runs both agents with the right requests, and records tokens and cost', async () => {
     const ledger = new CostLedger();
     const s = await enhanceImagePrompt(opts({ ledger }));

@@ -39,8 +39,8 @@ function fingerprint(runDir: string) {
 const runDirs = (out: string) => (existsSync(join(out, 'feedback_loops')) ? readdirSync(join(out, 'feedback_loops')).map((d) => join(out, 'feedback_loops', d)) : []);
 
 /** `loop run` in its own process group (it starts a private redis-server), killed with SIGKILL when `when` holds. */
-async function runAndKill(work: string, out: string, when: (runDir: string) => boolean): Promise<string> {
-  const child = spawn(process.execPath, [CLI_PATH, 'run', START, ...RUN_FLAGS], { cwd: work, env: cliEnv({ LOOP_OUTPUT_DIR: out }, work), stdio: 'ignore', detached: true });
+async function runAndKill(work: string, out: string, when: (runDir: string) => boolean, flags = RUN_FLAGS): Promise<string> {
+  const child = spawn(process.execPath, [CLI_PATH, 'run', START, ...flags], { cwd: work, env: cliEnv({ LOOP_OUTPUT_DIR: out }, work), stdio: 'ignore', detached: true });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -101,7 +101,7 @@ describe('resume', () => {
 
   it('a full run killed mid-storyboard and resumed makes no frame twice and ends with the same storyboard', async () => {
     const work = tmp();
-    const FULL = [...RUN_FLAGS, '--workflow', 'full', '--num-clips', '4'];
+    const FULL = [...RUN_FLAGS, '--workflow', 'full', '--num-clips', '4', '--num-video-attempts', '1'];
     const ref = await runCli(['run', START, ...FULL], { cwd: work, env: { LOOP_OUTPUT_DIR: join(work, 'ref') } });
     expect(ref.code, ref.stderr).toBe(0);
     const board = (d: string) => join(d, 'stage_3_storyboard');
@@ -135,6 +135,43 @@ describe('resume', () => {
     // the frames made before the kill were not made again
     for (const [f, mtime] of Object.entries(before)) expect(statSync(join(board(dir), 'frames', f)).mtimeMs, f).toBe(mtime);
   }, 120_000);
+
+  it('a full run killed mid video generation, then mid video scoring, and resumed each time ends with the videos of an uninterrupted run', async () => {
+    const work = tmp();
+    const FULL = [...RUN_FLAGS, '--workflow', 'full', '--num-image-variations', '2', '--num-clips', '2', '--num-video-attempts', '2'];
+    const gen = (d: string) => join(d, 'stage_5_video_generation');
+    const videos = (d: string) =>
+      existsSync(gen(d))
+        ? readdirSync(gen(d)).filter((c) => c.startsWith('clip_')).flatMap((c) => readdirSync(join(gen(d), c)).filter((f) => f.endsWith('.mp4')).map((f) => `${c}/${f}`))
+        : [];
+    // what an uninterrupted run ends with: per clip, its videos' bytes in rank order
+    const ranked = (d: string) => Object.fromEntries(videos(d).sort().map((v) => [v, sha(join(gen(d), v))]));
+    const ref = await runCli(['run', START, ...FULL], { cwd: work, env: { LOOP_OUTPUT_DIR: join(work, 'ref') } });
+    expect(ref.code, ref.stderr).toBe(0);
+    const expected = ranked(runDirs(join(work, 'ref'))[0]!);
+    expect(Object.keys(expected)).toHaveLength(4);
+
+    const out = join(work, 'killed');
+    const dir = await runAndKill(work, out, (d) => videos(d).length >= 1, FULL);
+    const before = videos(dir).length;
+    const r1 = spawn(process.execPath, [CLI_PATH, 'run', '--resume', dir], { cwd: work, env: cliEnv({ LOOP_OUTPUT_DIR: out }, work), stdio: 'ignore', detached: true });
+    const exited = new Promise<void>((res) => r1.once('exit', () => res()));
+    // the second kill: the videos all made, their scoring under way
+    const deadline = Date.now() + 60_000;
+    while (!checkpointHas(dir, 'video-generation')) {
+      if (Date.now() > deadline) throw new Error('kill point never reached');
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    process.kill(-r1.pid!, 'SIGKILL');
+    await exited;
+    const r2 = await runCli(['run', '--resume', dir], { cwd: work, env: { LOOP_OUTPUT_DIR: out } });
+    expect(r2.code, r2.stdout + r2.stderr).toBe(0);
+    expect(before).toBeGreaterThanOrEqual(1);
+    expect(ranked(dir)).toEqual(expected);
+    const trace = JSON.parse(readFileSync(join(gen(dir), 'generation_trace.json'), 'utf8'));
+    expect(trace.ordering).toBe('rank');
+    expect(JSON.parse(readFileSync(join(dir, 'workflow_summary.json'), 'utf8')).status).toBe('completed');
+  }, 240_000);
 
   it('a finished run is left alone; a tampered checkpoint is refused with one line and exit 11', async () => {
     const work = tmp();

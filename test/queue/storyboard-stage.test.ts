@@ -89,10 +89,12 @@ describe('the storyboard stage in a full run', () => {
     for (const f of ['clip_001_end.png', 'clip_002_start.png', 'clip_003_end.png', 'storyboard.png', 'storyboard_metadata.json']) expect(existsSync(join(board, f)), f).toBe(true);
     // the frames were jobs of the image-generation queue, the picks of the scoring queue
     const frame = await Job.fromId(ctx.queue('image-generation'), childJobId(s, 'frame', 'c001-end-v2'));
-    expect(frame?.name).toBe('frame');
+    expect(frame?.name).toBe(`${s.run_id} storyboard frame c001-end v2`); // what Bull Board shows
+    expect((frame?.data as { kind?: string }).kind).toBe('frame'); // what the worker routes by
     expect(await frame?.getState()).toBe('completed');
     const pick = await Job.fromId(ctx.queue('image-scoring'), childJobId(s, 'pick', 'c001-end'));
     expect(await pick?.getState()).toBe('completed');
+    expect(pick?.name).toBe(`${s.run_id} storyboard pick c001-end from 2 candidates`);
     const meta = JSON.parse(await readFile(join(board, 'storyboard_metadata.json'), 'utf8'));
     expect(meta.clips[0].start.source).toBe('from-image');
     expect(meta.clips[0].end.candidates).toHaveLength(2);

@@ -101,7 +101,8 @@ describe('the video stages in a full run', () => {
     const trace = JSON.parse(await readFile(join(dir, 'stage_5_video_generation', 'generation_trace.json'), 'utf8'));
     expect(trace.ordering).toBe('rank');
     const job = await Job.fromId(ctx.queue('video-generation'), childJobId(s, 'attempt', 'c002-a2'));
-    expect(job?.name).toBe('attempt');
+    expect(job?.name).toBe(`${s.run_id} video-generation clip 2 attempt 2`); // what Bull Board shows
+    expect((job?.data as { kind?: string }).kind).toBe('attempt'); // what the worker routes by
     expect(await job?.getState()).toBe('completed');
     const cp = await readCheckpoint(join(dir, 'workflow_checkpoint.json'));
     expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring']);

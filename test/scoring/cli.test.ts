@@ -61,6 +61,37 @@ describe('loop score-images', () => {
     expect(trace.scoring.overall_note).toMatch(/no model metric was available/);
   });
 
+  it('says each thing once: the prompt it scored against, each unavailable metric on one line with its fix, scores rounded', async () => {
+    const dir = join(root, 'gen-honest');
+    await writeGenerationDir(dir, 'the cat', [
+      { rgb: [200, 30, 30], seed: 5, noise: 20 },
+      { rgb: [20, 180, 60], seed: 3 },
+    ]);
+    const promptFile = join(root, 'honest-prompt.txt');
+    writeFileSync(promptFile, 'a green cat\n');
+    const r = await runCli(['score-images', dir, '--prompt-file', promptFile, '--models-dir', join(root, 'none')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^prompt:\\s+${promptFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    expect(r.stdout).not.toMatch(/^prompt:\s+test$/m); // the generation's prompt source is not what was scored
+    const lines = r.stdout.split('\n');
+    for (const m of ['clip_score', 'pickscore', 'aesthetic', 'vqa_score']) {
+      const said = lines.filter((l) => l.startsWith(`unavailable: ${m}:`));
+      expect(said, m).toHaveLength(1);
+      expect(said[0]!.length, said[0]).toBeLessThan(150);
+    }
+    expect(lines.filter((l) => l.includes('clip-vit-large-patch14 not installed'))).toHaveLength(1);
+    expect(r.stdout).toMatch(/^unavailable: clip_score: model clip-vit-large-patch14 not installed; run `loop models pull clip-vit-large-patch14`$/m);
+    // export-only: the recipe, not a pull that refuses
+    expect(r.stdout).toMatch(/^unavailable: pickscore: model pickscore not installed; export it: models\/README\.md "PickScore"$/m);
+    expect(r.stdout).not.toMatch(/loop models pull pickscore/);
+    // people get one decimal; the files keep full precision
+    expect(r.stdout).toMatch(/best candidate: image_001\.png \(seed \d+, overall \d+\.\d\)/);
+    expect(r.stdout.match(/(?<![$\d.])\d+\.\d{3,}/g)).toBeNull(); // money keeps its 4 places
+    const meta = JSON.parse(readFileSync(join(dir, 'image_001_metadata.json'), 'utf8'));
+    expect(String(meta.scores.overall)).toMatch(/\.\d{3,}/);
+    expect(meta.scores.metrics.pickscore.reason).toBe('model pickscore not installed; export it: models/README.md "PickScore"');
+  });
+
   it('rejects a bad device and a folder that is not a generation folder', async () => {
     const bad = await runCli(['score-images', root, '--device', 'tpu']);
     expect(bad.code).toBe(2);

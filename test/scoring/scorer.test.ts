@@ -155,7 +155,8 @@ describe('missing models', () => {
       await s.close();
       const ps = r!.scores!.metrics.pickscore!;
       expect(ps.available).toBe(false);
-      if (!ps.available) expect(ps.reason).toMatch(/pickscore not installed.*loop models pull pickscore/);
+      // PickScore is export-only: the reason names its recipe, never `loop models pull pickscore` (which refuses)
+      if (!ps.available) expect(ps.reason).toBe('model pickscore not installed; export it: models/README.md "PickScore"');
       expect(r!.scores!.weights_used).toEqual({ clip_score: 25 / 35, aesthetic: 10 / 35 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -175,6 +176,12 @@ describe('missing models', () => {
       expect(r!.scores!.overall).toBe((r!.scores!.metrics.technical as { normalized: number }).normalized);
       expect(av.available).toEqual(['technical']);
       expect(av.unavailable.aesthetic).toMatch(/needs clip-vit-large-patch14/);
+      // one short line each, with what fixes it; the aesthetic head says once that it reads CLIP
+      expect(av.unavailable).toMatchObject({
+        clip_score: 'model clip-vit-large-patch14 not installed; run `loop models pull clip-vit-large-patch14`',
+        aesthetic: 'model laion-aesthetic-v2 not installed; build it: models/README.md "LAION aesthetic head" (also needs clip-vit-large-patch14)',
+      });
+      for (const why of Object.values(av.unavailable)) expect(why.length).toBeLessThan(130);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -37,8 +37,10 @@ describe('video prompt trace contract', () => {
       '05_agent1_iteration_3.txt',
       '06_agent2_iteration_3.txt',
       '07_final_enhanced_prompt.txt',
+      'final_enhanced_motion_prompt.txt',
       'prompt_trace_summary.json',
     ]);
+    expect(readFileSync(join(dir, 'final_enhanced_motion_prompt.txt'), 'utf8').trim()).toBe(s.final_prompt);
     expect(readFileSync(join(dir, '00_original_prompt.txt'), 'utf8')).toBe('a cyclist rides along a coastal road, epic\n');
     expect(readFileSync(join(dir, '01_agent1_iteration_1.txt'), 'utf8').trim()).toBe(s.iterations[0]!.prompt);
     expect(readFileSync(join(dir, '02_agent2_iteration_1.txt'), 'utf8')).toMatch(/camera_language:\s+\d+[\s\S]*start_end_arc:\s+neutral/);
