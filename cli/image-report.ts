@@ -14,10 +14,6 @@ const t = (text: unknown) => termSafe(String(text ?? ''));
  * Console rendering of an image generation folder (generate-images, score-images): the progress
  * line and the ranked results table. Pure string functions.
  */
-export function progressBar(done: number, total: number, failed: number, width = 24): string {
-  const filled = total ? Math.round((done / total) * width) : 0;
-  return `generating [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total}${failed ? `  ${failed} failed` : ''}`;
-}
 
 const METRIC_LABEL: Record<string, string> = { pickscore: 'pick', clip_score: 'clip', vqa_score: 'vqa', aesthetic: 'aesth', technical: 'tech' };
 

@@ -165,3 +165,43 @@ export function runLines(view: RunView, stages: readonly Stage[], now = Date.now
     return line;
   });
 }
+
+// ---- one batch (a single-stage command) as a progress line ---------------------------------
+
+/**
+ * The progress of one batch of items (generate-images, generate-videos, score-images,
+ * score-videos): the same view as a run's stages, on stderr so stdout stays for the results.
+ */
+export async function batchProgress(label: string, unit: string, o: { stream?: NodeJS.WriteStream; tty?: boolean } = {}) {
+  const view = await createProgressView({ stream: o.stream ?? process.stderr, tty: o.tty });
+  const t0 = Date.now();
+  let finished = false;
+  return {
+    update(done: number, total: number, failed = 0) {
+      if (finished) return;
+      const settled = done + failed;
+      const elapsed = Math.max(1, Date.now() - t0);
+      const rate = settled ? (settled / elapsed) * 1000 : undefined;
+      const complete = settled >= total;
+      view.set([
+        {
+          key: label,
+          label,
+          state: complete ? (failed ? (done ? 'partial' : 'failed') : 'done') : 'running',
+          done,
+          total,
+          failed,
+          unit,
+          rate,
+          etaMs: rate && !complete ? ((total - settled) / rate) * 1000 : undefined,
+          durationMs: complete ? elapsed : undefined,
+        },
+      ]);
+      if (complete) {
+        finished = true;
+        view.done();
+      }
+    },
+    log: (line: string) => view.log(line),
+  };
+}

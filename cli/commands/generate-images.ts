@@ -86,7 +86,7 @@ async function run(input: string, o: Options, given: { aspectRatioGiven: boolean
   const { createRunDir, resolveRunsRoot } = await import('../../src/runs/run-dir.js');
   const gen = await import('../../src/generation/generate.js');
   const { GenerationCache } = await import('../../src/cache/generation-cache.js');
-  const { progressBar, renderResults } = await import('../image-report.js');
+  const { renderResults } = await import('../image-report.js');
 
   // Everything a user can get wrong is checked before the run directory exists.
   const scoring = !o.skipScoring;
@@ -104,7 +104,7 @@ async function run(input: string, o: Options, given: { aspectRatioGiven: boolean
   const ac = new AbortController();
   const onSigint = () => ac.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
-  const tty = process.stderr.isTTY === true;
+  const progress = await (await import('../progress.js')).batchProgress('generating', 'images');
   log.info(`generating ${o.numVariations} variation${o.numVariations === 1 ? '' : 's'} with ${backend === 'sketch' ? 'the sketch backend (offline previz sketches, not model output)' : 'Replicate'} → ${termSafe(outDir)}`);
   let trace;
   try {
@@ -124,10 +124,7 @@ async function run(input: string, o: Options, given: { aspectRatioGiven: boolean
       env,
       signal: ac.signal,
       cache: o.cache === false ? null : GenerationCache.at(env.LOOP_OUTPUT_DIR),
-      onProgress: (done, total, failed) => {
-        if (tty) process.stderr.write(`\r${progressBar(done, total, failed)}${done === total ? '\n' : ''}`);
-        else if (done > 0) process.stderr.write(`generated ${done}/${total}${failed ? ` (${failed} failed)` : ''}\n`);
-      },
+      onProgress: (done, total, failed) => progress.update(done - failed, total, failed),
     });
   } finally {
     process.removeListener('SIGINT', onSigint);

@@ -122,6 +122,11 @@ async function run(input: string, o: Options): Promise<number> {
   process.once('SIGINT', onSigint);
   log.info(`${clips.length} clip(s) × ${o.numAttempts} attempt(s) with ${backend.note} → ${termSafe(dir)}`);
   let out: Awaited<ReturnType<typeof generateVideos>>;
+  const progress = await (await import('../progress.js')).batchProgress('generating', 'videos');
+  const total = clips.length * o.numAttempts;
+  let made = 0;
+  let failed = 0;
+  progress.update(0, total);
   try {
     out = await generateVideos({
       dir,
@@ -137,10 +142,12 @@ async function run(input: string, o: Options): Promise<number> {
       concurrency: o.concurrency,
       signal: ac.signal,
       cache: o.cache === false ? null : GenerationCache.at(env.LOOP_OUTPUT_DIR),
-      onAttempt: (e) =>
-        process.stderr.write(
-          termSafe(`clip ${e.clip} attempt ${e.attempt}: ${e.ok ? `done${e.reused ? ' (already made)' : e.from_cache ? ' (from the generation cache)' : ''} ${e.detail} · ${e.cost_usd === null ? 'cost unknown' : `$${e.cost_usd.toFixed(4)}`}` : `FAILED ${e.detail}`}`) + '\n',
-        ),
+      onAttempt: (e) => {
+        if (e.ok) made++;
+        else failed++;
+        progress.log(termSafe(`clip ${e.clip} attempt ${e.attempt}: ${e.ok ? `done${e.reused ? ' (already made)' : e.from_cache ? ' (from the generation cache)' : ''} ${e.detail} · ${e.cost_usd === null ? 'cost unknown' : `$${e.cost_usd.toFixed(4)}`}` : `FAILED ${e.detail}`}`));
+        progress.update(made, total, failed);
+      },
     });
   } finally {
     process.removeListener('SIGINT', onSigint);

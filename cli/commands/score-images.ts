@@ -70,7 +70,7 @@ export function register(program: Command): void {
         let prompt: string | undefined;
         if (o.promptFile) prompt = await (await import('../../src/lib/input.js')).readPromptInput(o.promptFile);
         const { scoreGenerationDir } = await import('../../src/scoring/rank.js');
-        const tty = process.stderr.isTTY === true;
+        const progress = await (await import('../progress.js')).batchProgress('scoring', 'images');
         const result = await scoreGenerationDir(dir, {
           prompt,
           device: o.device,
@@ -79,10 +79,7 @@ export function register(program: Command): void {
           weights,
           batchSize: o.batchSize,
           clipModel: o.clipModel,
-          onProgress: (done, total) => {
-            if (tty) process.stderr.write(`\rscoring ${done}/${total}${done === total ? '\n' : ''}`);
-            else if (done === total || o.verbose) log.info(`scored ${done}/${total}`);
-          },
+          onProgress: (done, total) => progress.update(done, total),
         });
         if (o.json) process.stdout.write(redact(jsonForTerminal(result)) + '\n');
         else {

@@ -73,15 +73,12 @@ export function register(program: Command): void {
         try {
           const avail = await scorer.availability();
           if (avail.model_errors.length) throw new LoopError('MODEL', `${avail.model_errors[0]}${avail.model_errors.length > 1 ? ` (and ${avail.model_errors.length - 1} more)` : ''}; run \`loop models verify\``);
-          const tty = process.stderr.isTTY === true;
+          const progress = await (await import('../progress.js')).batchProgress('scoring', 'videos');
           const result = await rankVideoFolder(dir, {
             scorer,
             prompt: prompt ?? null,
             logger: log,
-            onProgress: (done, total) => {
-              if (tty) process.stderr.write(`\rscoring videos ${done}/${total}${done === total ? '\n' : ''}`);
-              else if (done === total || o.verbose) log.info(`scored ${done}/${total} videos`);
-            },
+            onProgress: (done, total) => progress.update(done, total),
           });
           if (o.json) process.stdout.write(redact(jsonForTerminal(result)) + '\n');
           else {

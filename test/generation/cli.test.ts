@@ -51,7 +51,7 @@ describe('loop generate-images (sketch backend)', () => {
     expect(r.stdout).toMatch(/image_002\.png\s+12346\s+sketch\s+\$0\.0000/);
     expect(r.stdout).toMatch(/total cost: \$0\.0000 for 3 images \(offline previz sketches, not model output\)/);
     expect(r.stderr).not.toMatch(/\r/); // no progress bar when stderr is not a terminal
-    expect(r.stderr).toMatch(/generated 3\/3/);
+    expect(r.stderr).toMatch(/✓ generating done 3\/3 images in /);
   });
 
   it('--json prints the trace; without --skip-scoring an unavailable scorer is reported, not fatal', async () => {
