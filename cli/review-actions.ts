@@ -96,14 +96,9 @@ export async function askAtGates(ctx: QueueContext, spec: RunSpec, env: Pick<Env
         let answer: { action: 'continue' | 'regenerate' | 'stop'; feedback: string | null };
         if (await yes('Continue to next stage?')) answer = { action: 'continue', feedback: null };
         else if (await yes(`Regenerate ${g.gate} with feedback?`)) {
-          if (g.gate !== 'images') {
-            process.stderr.write('regenerating videos at the review is not built yet; continuing\n');
-            answer = { action: 'continue', feedback: null };
-          } else {
-            let fb = '';
-            while (!fb) fb = (await rl.question('Feedback: ')).trim();
-            answer = { action: 'regenerate', feedback: fb.slice(0, 2000) };
-          }
+          let fb = '';
+          while (!fb) fb = (await rl.question('Feedback: ')).trim();
+          answer = { action: 'regenerate', feedback: fb.slice(0, 2000) };
         } else answer = { action: 'stop', feedback: null };
         await answerGate(ctx, spec, { ...answer, by: 'terminal' });
       } finally {

@@ -36,7 +36,6 @@ export async function answerGate(ctx: QueueContext, spec: RunSpec, answer: Omit<
   const open = await openGate(ctx, spec);
   if (!open) throw new LoopError('USAGE', `run ${spec.run_id} is not waiting at a review gate${spec.options.review ? '' : ' (it was not started with --review or --interactive)'}`);
   if (answer.action === 'regenerate') {
-    if (open.gate !== 'images') throw new LoopError('USAGE', `regenerating at the ${open.gate} review is not built yet: --continue or --stop`);
     if (!answer.feedback) throw new LoopError('USAGE', '--regenerate needs --feedback "what to change"');
     if (open.state.round >= MAX_REGENERATIONS) throw new LoopError('USAGE', `the ${open.gate} were regenerated ${MAX_REGENERATIONS} times already: --continue or --stop`);
   }

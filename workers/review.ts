@@ -22,10 +22,11 @@ import type { FanOutGroup, StageContext } from './stage.js';
  * every POLL_MS, or at once when `loop review` promotes it. The answer:
  *   continue    the stage completes with its summary (and the decisions in `reviews`);
  *   stop        the run fails here with one line saying who stopped it;
- *   regenerate  (images) the feedback goes through the prompt agents into a revised prompt, a new
- *               set of variations is made on the image-generation queue (children of this job,
- *               planned in the job data before any exists), then the whole folder is scored and
- *               ranked again, the earlier images kept, and the gate asks again.
+ *   regenerate  the feedback goes through the prompt agents (the cinematographer for images, the
+ *               director per clip for videos) into a revised prompt, a new set is made on the
+ *               generation queue as its own jobs (children of this job, planned in the job data
+ *               before any exists), then the whole folder is scored and ranked again, the earlier
+ *               outputs kept, and the gate asks again.
  */
 export const POLL_MS = 2000;
 
@@ -60,7 +61,7 @@ export async function reviewGate(job: Job, token: string | undefined, ctx: Stage
       const summary = await hooks.rerun();
       const failed = [...g.failures.entries()].map(([k, f]) => `${k}: ${f.message}`);
       const last = st.history[st.history.length - 1];
-      const history = last && failed.length ? [...st.history.slice(0, -1), { ...last, notes: [...last.notes, `${failed.length} of ${st.regen.children.length} new variations failed: ${failed[0]}`] }] : st.history;
+      const history = last && failed.length ? [...st.history.slice(0, -1), { ...last, notes: [...last.notes, `${failed.length} of ${st.regen.children.length} regenerated failed: ${failed[0]}`] }] : st.history;
       st = { ...st, regen: null, summary, answer: null, asked_at: new Date().toISOString(), history, extra_cost_usd: round6(st.extra_cost_usd + spent) };
       await save(st);
       continue;
@@ -83,12 +84,15 @@ export async function reviewGate(job: Job, token: string | undefined, ctx: Stage
       throw new UnrecoverableError(`[usage] stopped at the ${gate} review (${answer.by}${answer.feedback ? `: ${answer.feedback}` : ''})`);
     }
     // regenerate
-    if (gate !== 'images') throw new UnrecoverableError('[usage] regenerating videos at the review is not built yet: continue or stop');
-    if (st.round >= MAX_REGENERATIONS) throw new UnrecoverableError(`[usage] the images were regenerated ${MAX_REGENERATIONS} times: continue or stop`);
+    if (st.round >= MAX_REGENERATIONS) throw new UnrecoverableError(`[usage] the ${gate} were regenerated ${MAX_REGENERATIONS} times: continue or stop`);
     const round = st.round + 1;
-    const r = await planImageRegeneration(ctx, round, answer.feedback);
-    // the image-generation queue's own `variation` jobs, keyed apart from the first set's by round
-    const regen = { round, kind: 'variation', children: r.children.map((c) => ({ ...c, key: `review${round}-${c.key}` })), revision_cost_usd: r.cost_usd };
+    const r = gate === 'images' ? await planImageRegeneration(ctx, round, answer.feedback) : await planVideoRegeneration(ctx, round, answer.feedback);
+    const regen: RegenPlan =
+      gate === 'images'
+        ? // the image-generation queue's own `variation` jobs, keyed apart from the first set's by round
+          { round, kind: 'variation', queue: 'image-generation', children: r.children.map((c) => ({ ...c, key: `review${round}-${c.key}` })), revision_cost_usd: r.cost_usd }
+        : // the video-generation queue's own `attempt` jobs under the keys the extended plan gives them
+          { round, kind: 'attempt', queue: 'video-generation', children: r.children, revision_cost_usd: r.cost_usd };
     // the plan is in the job before any child exists: a crash re-adds the same children
     st = { ...st, round, answer: null, regen, history: [...st.history, { ...record, revised_prompt: r.prompt, notes: r.notes }] };
     await save(st);
@@ -101,10 +105,11 @@ function timedOut(st: ReviewState, timeoutS: number | null): ReviewAnswer | null
   return { action: 'continue', feedback: null, by: `timeout (--review-timeout ${timeoutS})`, at: new Date().toISOString() };
 }
 
-const VariationValue = z.object({ metadata: ImageMetadataSchema }).passthrough();
+/** What a regenerated child returns: its metadata (the cost is read from it); the rest as is. */
+const MadeValue = z.object({ metadata: z.object({ cost_usd: z.number().nullable().optional() }).passthrough() }).passthrough();
 
 function regenGroup(r: RegenPlan): FanOutGroup {
-  return { kind: r.kind, queue: 'image-generation', schema: VariationValue, children: r.children };
+  return { kind: r.kind, queue: r.queue, schema: MadeValue, children: r.children };
 }
 
 const GenPlanSchema = z.object({
@@ -168,4 +173,67 @@ async function planImageRegeneration(ctx: StageContext, round: number, feedback:
       };
     }),
   };
+}
+
+/**
+ * The feedback through the video director, clip by clip (revision traces in
+ * stage_4_video_prompt/review_NN/clip_NNN/), then --num-video-attempts new attempts per clip with
+ * the revised prompt, numbered after the ones already made. The video plan is extended (attempt
+ * count and seeds) before any job exists, so the attempts' keys and seeds are the plan's own.
+ */
+async function planVideoRegeneration(ctx: StageContext, round: number, feedback: string | null) {
+  if (!feedback) throw new LoopError('USAGE', 'regenerating videos needs feedback (loop review --regenerate videos --feedback "…")');
+  const o = ctx.spec.options;
+  const { VIDEO_PLAN_FILE, VideoPlanSchema, MAX_ATTEMPTS } = await import('../src/video/generate.js');
+  const { VideoPromptTraceFileSchema, VIDEO_PROMPT_TRACE_FILE } = await import('../src/video-prompt/storyboard-mode.js');
+  const { enhanceVideoPrompt } = await import('../src/video-prompt/enhance.js');
+  const { writeJsonAtomic } = await import('../src/runs/atomic.js');
+  const genDir = join(ctx.runDir, STAGE_DIRS['video-generation']);
+  const plan = VideoPlanSchema.parse(JSON.parse(await readFile(join(genDir, VIDEO_PLAN_FILE), 'utf8')));
+  const k = o.num_video_attempts;
+  if (plan.attempts + k > MAX_ATTEMPTS) throw new LoopError('USAGE', `${plan.attempts} attempts a clip made already; ${k} more would pass the limit of ${MAX_ATTEMPTS}: continue or stop`);
+  const traceFile = join(ctx.runDir, STAGE_DIRS['video-prompt'], VIDEO_PROMPT_TRACE_FILE);
+  const trace = VideoPromptTraceFileSchema.parse(JSON.parse(await readFile(traceFile, 'utf8')));
+  const ledger = new CostLedger();
+  const reviewDir = join(ctx.runDir, STAGE_DIRS['video-prompt'], `review_${String(round).padStart(2, '0')}`);
+  const revised = new Map<number, string>();
+  const notes: string[] = [];
+  for (const c of plan.clips) {
+    const t = trace.clips.find((x) => x.clip === c.clip);
+    const s = await enhanceVideoPrompt({
+      prompt: t?.original_prompt ?? c.prompt,
+      runDir: join(reviewDir, `clip_${String(c.clip).padStart(3, '0')}`),
+      maxIterations: o.max_iterations_video,
+      threshold: o.threshold_video,
+      backend: o.agent_backend === 'openai' ? 'openai' : 'offline',
+      creativeModel: o.creative_model,
+      critiqueModel: o.critique_model,
+      seed: ((o.seed ?? 0) + c.clip - 1 + round) % (MAX_SEED + 1),
+      clip: t?.context,
+      ledger,
+      signal: ctx.signal,
+      env: loadEnv(),
+      stage: 'video_prompt_review',
+      feedback: { text: feedback, revising: c.prompt },
+    });
+    if (!s.final_prompt) throw new Error(`[internal] the video prompt revision of clip ${c.clip} gave no prompt: ${s.error?.message ?? s.stop_reason}`);
+    revised.set(c.clip, s.final_prompt);
+    for (const n of s.iterations.flatMap((i) => i.agent1_notes ?? []).filter((n) => n.startsWith('feedback '))) if (!notes.includes(n)) notes.push(n);
+  }
+  const { seeds } = variationSeeds(k, o.seed === undefined ? undefined : (o.seed + plan.attempts) % (MAX_SEED + 1));
+  const first = plan.attempts + 1;
+  await writeJsonAtomic(join(genDir, VIDEO_PLAN_FILE), VideoPlanSchema.parse({ ...plan, attempts: plan.attempts + k, seeds: [...plan.seeds, ...seeds] }));
+  const children = plan.clips.flatMap((c) =>
+    seeds.map((seed, i) => {
+      const attempt = first + i;
+      return {
+        key: `c${String(c.clip).padStart(3, '0')}-a${attempt}`,
+        name: jobName(ctx.spec, `video-generation review ${round} clip ${c.clip} attempt ${attempt} seed ${seed}`),
+        // the revised prompt travels with the job: the plan keeps each clip's first prompt
+        data: { kind: 'attempt', runDir: ctx.spec.run_dir, clip: c.clip, attempt, prompt: revised.get(c.clip)! },
+      };
+    }),
+  );
+  const prompt = [...new Set(revised.values())].length === 1 ? [...revised.values()][0]! : [...revised.entries()].map(([c, p]) => `clip ${c}: ${p}`).join('\n');
+  return { prompt, notes, cost_usd: ledger.total(), children };
 }

@@ -43,6 +43,8 @@ const AttemptJobSchema = z.object({
   runDir: z.string(),
   clip: z.number().int().positive(),
   attempt: z.number().int().positive(),
+  /** A review's regenerated attempt carries its revised prompt; otherwise the clip's prompt in the plan. */
+  prompt: z.string().min(1).optional(),
   prediction: z.object({ model: z.string(), predictionId: z.string() }).optional(),
 });
 const AttemptValueSchema = z.object({ metadata: VideoMetadataSchema, reused: z.boolean() });
@@ -56,7 +58,8 @@ export const attemptProcessor: ProcessorModule = {
     const dir = join(runDir, DIR);
     // the plan the stage saved before adding this job: one place for prompts, frames and seeds
     const plan = VideoPlanSchema.parse(JSON.parse(await readFile(join(dir, VIDEO_PLAN_FILE), 'utf8')));
-    const clip = plan.clips.find((c) => c.clip === d.clip);
+    const planned = plan.clips.find((c) => c.clip === d.clip);
+    const clip = planned && (d.prompt ? { ...planned, prompt: d.prompt } : planned);
     if (!clip) throw new Error(`[internal] clip ${d.clip} is not in ${VIDEO_PLAN_FILE}`);
     // a retry after the folder was ranked: back to attempt order first, so this attempt's own
     // name is free and no ranked video is overwritten (video scoring ranks the whole set again)

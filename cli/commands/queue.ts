@@ -179,7 +179,7 @@ export function register(program: Command): void {
     .description('answer a run waiting at a review gate (--review / --interactive), from any terminal')
     .argument('<run-id>')
     .option('--continue', 'go on to the next stage', false)
-    .option('--regenerate <what>', 'make a new set of images with --feedback (the earlier ones are kept and ranked with them)')
+    .option('--regenerate <what>', 'images or videos: make a new set with --feedback (the earlier ones are kept and ranked with them)')
     .option('--feedback <text>', 'what to change, folded into the prompt by the agents')
     .option('--stop', 'end the run here', false)
     .option('--json', 'print JSON', false)

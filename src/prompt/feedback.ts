@@ -52,8 +52,41 @@ const RULES: Rule[] = [
   { re: /\bwider\b|\bpull(ed)? back\b|\bzoom(ed)? out\b|\bmore of the (scene|setting|room)\b/i, apply: (p) => stepShot(p, 1, 'wider') },
 ];
 
+// ---- motion prompts (the video review) ----------------------------------------------------
+
+// the storyboard vocabulary's speeds (slow, medium, fast), with a step beyond each end
+const SPEEDS = ['very slow', 'slow', 'medium', 'fast', 'very fast'] as const;
+const SPEED_RE = /\bone (very slow|slow|medium|fast|very fast) /;
+
+function stepSpeed(prompt: string, by: -1 | 1, why: string) {
+  const m = SPEED_RE.exec(prompt);
+  if (!m) return { prompt: addSentence(prompt, by < 0 ? 'Everything moves more slowly and calmly.' : 'The move is quicker and more energetic.'), note: `${why}: pace` };
+  const next = SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, SPEEDS.indexOf(m[1] as (typeof SPEEDS)[number]) + by))]!;
+  return { prompt: prompt.replace(SPEED_RE, `one ${next} `), note: `${why}: camera move ${m[1]} → ${next}` };
+}
+
+const MOTION_RULES: Rule[] = [
+  { re: /\bslow(er)?\b|\bcalm(er)?\b|\bgentler\b|\bless rushed\b/i, apply: (p) => stepSpeed(p, -1, 'slower') },
+  { re: /\bfast(er)?\b|\bquick(er)?\b|\bsnappier\b|\bpacier\b/i, apply: (p) => stepSpeed(p, 1, 'faster') },
+  {
+    re: /\bsmooth(er)?\b|\bsteadi(er)?\b|\bsteady\b|\b(less|no) (shake|shaking|jitter|wobble)\b|\bstabl(e|er)\b/i,
+    apply: (p) => ({ prompt: addSentence(p, 'The camera glides without shake or jitter, every change of speed eased in and out.'), note: 'smoother: a steady camera, eased speed changes' }),
+  },
+  { re: /\b(less|subtler|subtle|restrained) (motion|movement)\b|\bstiller\b/i, apply: (p) => ({ prompt: addSentence(p, "The subject's motion is subtle and restrained."), note: 'less motion: subtle, restrained action' }) },
+  { re: /\bmore (motion|movement|action|energy)\b|\blivel(y|ier)\b|\bmore dynamic\b/i, apply: (p) => ({ prompt: addSentence(p, 'The subject moves with more energy and a clear sense of momentum.'), note: 'more motion: livelier action' }) },
+];
+
+/** The offline director's reading of review feedback on videos, like applyFeedback for images. */
+export function applyMotionFeedback(prompt: string, feedback: string): { prompt: string; notes: string[] } {
+  return applyRules(MOTION_RULES, prompt, feedback);
+}
+
 /** The offline agent's reading of feedback: each clause that matched a rule, applied to the prompt; the rest named. */
 export function applyFeedback(prompt: string, feedback: string): { prompt: string; notes: string[] } {
+  return applyRules(RULES, prompt, feedback);
+}
+
+function applyRules(rules: Rule[], prompt: string, feedback: string): { prompt: string; notes: string[] } {
   const clauses = feedback
     .split(/[,;.\n]|\band\b|\bbut\b/i)
     .map((c) => c.trim())
@@ -61,7 +94,7 @@ export function applyFeedback(prompt: string, feedback: string): { prompt: strin
   const notes: string[] = [];
   let out = prompt;
   for (const clause of clauses) {
-    const hits = RULES.filter((r) => r.re.test(clause));
+    const hits = rules.filter((r) => r.re.test(clause));
     if (!hits.length) {
       notes.push(`feedback "${clause}": the offline agent has no rule for it, so it is not in the prompt (the LLM agents take free-form feedback: --agent-backend openai)`);
       continue;
@@ -81,19 +114,25 @@ export function applyFeedback(prompt: string, feedback: string): { prompt: strin
  * the prompt it revises as its previous draft); the offline agent applies applyFeedback to what it
  * writes.
  */
-export function withFeedback(agent: CreativeAgent<Critique>, feedback: string, o: { offline: boolean; revising: string }): CreativeAgent<Critique> {
-  const line = `Reviewer feedback on the images this prompt made; apply it: ${feedback}`;
+export function withFeedback<C extends { feedback: string[] } = Critique>(
+  agent: CreativeAgent<C>,
+  feedback: string,
+  o: { offline: boolean; revising: string; what?: 'images' | 'videos'; apply?: typeof applyFeedback; feedbackOnly?: (line: string) => C },
+): CreativeAgent<C> {
+  const apply = o.apply ?? applyFeedback;
+  const only = o.feedbackOnly ?? (feedbackOnlyCritique as unknown as (line: string) => C);
+  const line = `Reviewer feedback on the ${o.what ?? 'images'} this prompt made; apply it: ${feedback}`;
   return {
     name: `${agent.name}+review-feedback`,
     async create(input) {
       if (o.offline) {
         const turn = await agent.create(input);
-        const r = applyFeedback(turn.output, feedback);
+        const r = apply(turn.output, feedback);
         return { ...turn, output: r.prompt, notes: [...(turn.notes ?? []), ...r.notes] };
       }
-      const critique: Critique | null = input.critique ? { ...input.critique, feedback: [line, ...input.critique.feedback] } : null;
+      const critique: C | null = input.critique ? { ...input.critique, feedback: [line, ...input.critique.feedback] } : null;
       const first = input.previous === null;
-      return agent.create({ ...input, previous: first ? o.revising : input.previous, critique: critique ?? (first ? feedbackOnlyCritique(line) : null) });
+      return agent.create({ ...input, previous: first ? o.revising : input.previous, critique: critique ?? (first ? only(line) : null) });
     },
   };
 }

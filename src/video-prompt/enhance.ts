@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { applyMotionFeedback, withFeedback } from '../prompt/feedback.js';
 import { loadEnv, type Env } from '../config/env.js';
 import { AGENT_BACKEND_NAMES, requireBackendKey, type AgentBackendName } from '../config/backends.js';
 import { LoopError, errorLine, isLoopError } from '../errors.js';
@@ -87,6 +88,8 @@ export interface EnhanceVideoOptions {
   requestTimeoutMs?: number;
   /** Replace the agents (tests). */
   agents?: { creative: CreativeAgent<VideoCritique>; critic: CriticAgent<VideoCritique> };
+  /** A review gate's feedback on the videos `revising` made: the director folds it in (src/prompt/feedback.ts). */
+  feedback?: { text: string; revising: string };
 }
 
 const UsageSchema = z.object({ input_tokens: z.number().int().nonnegative(), output_tokens: z.number().int().nonnegative(), calls: z.number().int().nonnegative() });
@@ -202,7 +205,20 @@ export async function enhanceVideoPrompt(o: EnhanceVideoOptions): Promise<VideoP
   const timings: StageTiming[] = [];
   const trace = new TraceWriter<VideoCritique>(o.runDir, formatVideoCritique, FINAL_MOTION_PROMPT_FILE);
 
-  const agents = await videoAgents({ ...o, clip: clip ?? undefined, seed, ledger, stage });
+  const built = await videoAgents({ ...o, clip: clip ?? undefined, seed, ledger, stage });
+  const agents = o.feedback
+    ? {
+        ...built,
+        creative: withFeedback<VideoCritique>(built.creative, o.feedback.text, {
+          offline: !o.agents && o.backend !== 'openai',
+          revising: o.feedback.revising,
+          what: 'videos',
+          apply: applyMotionFeedback,
+          feedbackOnly: (line) => ({ scores: { motion_clarity: 0, camera_language: 0, temporal_consistency: 0, physical_plausibility: 0, start_end_arc: null, overall: 0 }, feedback: [line], flags: [] }),
+        }),
+        note: `${built.note}; revising with review feedback`,
+      }
+    : built;
 
   await trace.original(o.prompt);
   const a0 = new Date();

@@ -39,7 +39,9 @@ export type ReviewRecord = z.infer<typeof ReviewRecordSchema>;
 /** A gate's state, in the gated stage's job data (workers/review.ts runs it, queues/review.ts answers it). */
 export const RegenSchema = z.object({
   round: z.number().int().positive(),
+  /** The generation queue's own child kind (`variation`, `attempt`) and queue: the children are its usual jobs. */
   kind: z.string(),
+  queue: z.enum(['image-generation', 'video-generation']).default('image-generation'),
   children: z.array(z.object({ key: z.string(), data: z.record(z.string(), z.unknown()), name: z.string().optional() })),
   /** What the revision cost (LLM agents); the variations' cost is read from their results. */
   revision_cost_usd: z.number().nonnegative(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyFeedback, withFeedback } from '../../src/prompt/feedback.js';
+import { applyFeedback, applyMotionFeedback, withFeedback } from '../../src/prompt/feedback.js';
 import type { CreativeAgent } from '../../src/prompt/loop.js';
 import type { Critique } from '../../src/prompt/types.js';
 
@@ -21,6 +21,15 @@ describe('review feedback through the offline agent', () => {
     const r = applyFeedback(P, 'more whimsy');
     expect(r.prompt).toBe(P);
     expect(r.notes[0]).toMatch(/no rule for it/);
+  });
+
+  it('motion feedback: a slower, steadier move through the storyboard vocabulary\'s speeds', () => {
+    const m = 'The camera makes one medium dolly in (toward the subject), a single continuous move. Framed for a 16:9 aspect ratio.';
+    const r = applyMotionFeedback(m, 'slower, smoother; more whimsy');
+    expect(r.prompt).toMatch(/one slow dolly in/);
+    expect(r.prompt).toMatch(/glides without shake/);
+    expect(r.notes.at(-1)).toMatch(/"more whimsy".*no rule/);
+    expect(applyMotionFeedback(m, 'faster').prompt).toMatch(/one fast dolly in/);
   });
 
   it('an LLM agent gets the feedback as the first critique line, and in round 1 the prompt it revises', async () => {

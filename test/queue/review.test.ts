@@ -89,6 +89,43 @@ describe('review gates', () => {
     expect(scoring.outputs.best_image).toBe('stage_2_image_generation/image_001.png');
   }, 150_000);
 
+  it('at the videos review: regenerate with feedback makes new attempts from revised motion prompts, ranked with the first ones', async () => {
+    const work = tmp();
+    const env = { REDIS_URL, LOOP_QUEUE_PREFIX: prefix, LOOP_OUTPUT_DIR: join(work, 'out') };
+    const still = join(REPO_ROOT, 'examples', 'still.png');
+    const run = start(['run', START, '--workflow', 'video-only', '--input-image', still, '--num-clips', '1', '--num-video-attempts', '1', '--seed', '4', '--review'], env, work);
+    const id = await until(async () => /run (\S+) \(video-only\)/.exec(run.output())?.[1]);
+    const waiting = async (round: number) =>
+      until(async () => {
+        const j = JSON.parse((await runCli(['review', id, '--json'], { cwd: work, env })).stdout || '{}');
+        return j.waiting && j.round === round ? j : undefined;
+      }, 120_000);
+    expect((await waiting(0)).gate).toBe('videos');
+    const regen = await runCli(['review', id, '--regenerate', 'videos', '--feedback', 'slower and smoother'], { cwd: work, env });
+    expect(regen.code, regen.stderr).toBe(0);
+    await waiting(1);
+    expect((await runCli(['review', id, '--continue'], { cwd: work, env })).code).toBe(0);
+    expect(await run.done).toBe(0);
+    const dir = /run directory: (.+)/.exec(run.output())![1]!;
+    const clip = join(dir, 'stage_5_video_generation', 'clip_001');
+    const metas = readdirSync(clip).filter((f) => /_metadata\.json$/.test(f)).map((f) => JSON.parse(readFileSync(join(clip, f), 'utf8')));
+    expect(metas.map((m) => m.attempt).sort()).toEqual([1, 2]);
+    expect(metas.map((m) => m.rank).sort()).toEqual([1, 2]);
+    const first = metas.find((m) => m.attempt === 1)!.prompt as string;
+    const second = metas.find((m) => m.attempt === 2)!.prompt as string;
+    // the director changed the pace and steadied the camera; the words were not pasted on
+    const speed = (p: string) => /\bone (very slow|slow|medium|fast|very fast) /.exec(p)?.[1];
+    const order = ['very slow', 'slow', 'medium', 'fast', 'very fast'];
+    expect(order.indexOf(speed(second)!)).toBe(order.indexOf(speed(first)!) - 1);
+    expect(second).toMatch(/glides without shake/);
+    expect(second).not.toMatch(/slower and smoother/);
+    const plan = JSON.parse(readFileSync(join(dir, 'stage_5_video_generation', 'video_plan.json'), 'utf8'));
+    expect(plan.attempts).toBe(2);
+    const vs = JSON.parse(readFileSync(join(dir, 'workflow_trace.json'), 'utf8')).stages.find((s: { stage: string }) => s.stage === 'video-scoring');
+    expect(vs.reviews.map((r: { action: string }) => r.action)).toEqual(['regenerate', 'continue']);
+    expect(vs.reviews[0].gate).toBe('videos');
+  }, 200_000);
+
   it('a gate left unanswered continues after --review-timeout, and says so', async () => {
     const work = tmp();
     const env = { REDIS_URL, LOOP_QUEUE_PREFIX: prefix, LOOP_OUTPUT_DIR: join(work, 'out') };
