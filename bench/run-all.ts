@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const benches = ['cli-startup', 'enhance-throughput', 'generation-concurrency', 'generation-cache', 'scoring', 'queue-throughput', 'recovery', 'storyboard', 'animatic', 'video-generation', 'video-scoring'];
+const benches = ['cli-startup', 'enhance-throughput', 'generation-concurrency', 'generation-cache', 'scoring', 'queue-throughput', 'recovery', 'storyboard', 'animatic', 'video-generation', 'video-scoring', 'scoring-vit', 'full-workflow'];
 let failed = 0;
 for (const b of benches) {
   console.log(`\n== ${b} ==`);
