@@ -53,6 +53,10 @@ export async function reviewGate(job: Job, token: string | undefined, ctx: Stage
   for (;;) {
     if (st.regen) {
       const group = regenGroup(st.regen);
+      // idempotent, so a crash anywhere after the state was saved loses nothing: the extended
+      // video plan is written (once), the children added (deterministic ids add nothing twice)
+      if (st.regen.video_plan) await extendVideoPlan(ctx, st.regen.video_plan);
+      await hooks.addChildren([group]);
       const out = await hooks.collect([group]);
       if (out === 'pending') return hooks.waitForChildren();
       const g = out[group.kind]!;
@@ -90,14 +94,23 @@ export async function reviewGate(job: Job, token: string | undefined, ctx: Stage
     const regen: RegenPlan =
       gate === 'images'
         ? // the image-generation queue's own `variation` jobs, keyed apart from the first set's by round
-          { round, kind: 'variation', queue: 'image-generation', children: r.children.map((c) => ({ ...c, key: `review${round}-${c.key}` })), revision_cost_usd: r.cost_usd }
+          { round, kind: 'variation', queue: 'image-generation', children: r.children.map((c) => ({ ...c, key: `review${round}-${c.key}` })), revision_cost_usd: r.cost_usd, video_plan: r.video_plan }
         : // the video-generation queue's own `attempt` jobs under the keys the extended plan gives them
-          { round, kind: 'attempt', queue: 'video-generation', children: r.children, revision_cost_usd: r.cost_usd };
-    // the plan is in the job before any child exists: a crash re-adds the same children
+          { round, kind: 'attempt', queue: 'video-generation', children: r.children, revision_cost_usd: r.cost_usd, video_plan: r.video_plan };
+    // the plan is in the job before any child exists (the regen branch above adds them): a crash
+    // before this line plans again from the same state, one after it goes on from here
     st = { ...st, round, answer: null, regen, history: [...st.history, { ...record, revised_prompt: r.prompt, notes: r.notes }] };
     await save(st);
-    await hooks.addChildren([regenGroup(regen)]);
   }
+}
+
+async function extendVideoPlan(ctx: StageContext, to: { attempts: number; seeds: number[] }): Promise<void> {
+  const { VIDEO_PLAN_FILE, VideoPlanSchema } = await import('../src/video/generate.js');
+  const { writeJsonAtomic } = await import('../src/runs/atomic.js');
+  const path = join(ctx.runDir, STAGE_DIRS['video-generation'], VIDEO_PLAN_FILE);
+  const plan = VideoPlanSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+  if (plan.attempts >= to.attempts) return;
+  await writeJsonAtomic(path, VideoPlanSchema.parse({ ...plan, attempts: to.attempts, seeds: to.seeds }));
 }
 
 function timedOut(st: ReviewState, timeoutS: number | null): ReviewAnswer | null {
@@ -163,6 +176,7 @@ async function planImageRegeneration(ctx: StageContext, round: number, feedback:
     prompt: s.final_prompt,
     notes: [...new Set(notes)],
     cost_usd: ledger.total(),
+    video_plan: null,
     children: seeds.map((seed, i) => {
       const variation = first + i;
       return {
@@ -187,7 +201,6 @@ async function planVideoRegeneration(ctx: StageContext, round: number, feedback:
   const { VIDEO_PLAN_FILE, VideoPlanSchema, MAX_ATTEMPTS } = await import('../src/video/generate.js');
   const { VideoPromptTraceFileSchema, VIDEO_PROMPT_TRACE_FILE } = await import('../src/video-prompt/storyboard-mode.js');
   const { enhanceVideoPrompt } = await import('../src/video-prompt/enhance.js');
-  const { writeJsonAtomic } = await import('../src/runs/atomic.js');
   const genDir = join(ctx.runDir, STAGE_DIRS['video-generation']);
   const plan = VideoPlanSchema.parse(JSON.parse(await readFile(join(genDir, VIDEO_PLAN_FILE), 'utf8')));
   const k = o.num_video_attempts;
@@ -222,7 +235,6 @@ async function planVideoRegeneration(ctx: StageContext, round: number, feedback:
   }
   const { seeds } = variationSeeds(k, o.seed === undefined ? undefined : (o.seed + plan.attempts) % (MAX_SEED + 1));
   const first = plan.attempts + 1;
-  await writeJsonAtomic(join(genDir, VIDEO_PLAN_FILE), VideoPlanSchema.parse({ ...plan, attempts: plan.attempts + k, seeds: [...plan.seeds, ...seeds] }));
   const children = plan.clips.flatMap((c) =>
     seeds.map((seed, i) => {
       const attempt = first + i;
@@ -235,5 +247,5 @@ async function planVideoRegeneration(ctx: StageContext, round: number, feedback:
     }),
   );
   const prompt = [...new Set(revised.values())].length === 1 ? [...revised.values()][0]! : [...revised.entries()].map(([c, p]) => `clip ${c}: ${p}`).join('\n');
-  return { prompt, notes, cost_usd: ledger.total(), children };
+  return { prompt, notes, cost_usd: ledger.total(), children, video_plan: { attempts: plan.attempts + k, seeds: [...plan.seeds, ...seeds] } };
 }

@@ -323,15 +323,15 @@ const kling: VideoModelAdapter = {
  * luma/ray (Dream Machine, Ray). Source: replicate.com/luma/ray/api. Fields used: `prompt`,
  * `aspect_ratio` (1:1, 3:4, 4:3, 9:16, 16:9, 9:21, 21:9), `loop` (false), `start_image`,
  * `end_image` (both optional, either alone is allowed by the model).
- * UNVERIFIED: the frame field names. Replicate's Luma models first named them `start_image_url` /
- * `end_image_url` and later renamed them `start_image` / `end_image`, keeping the old names as
- * deprecated aliases (as luma/ray-flash-2's schema shows); this adapter uses the new names and
- * was not checked against luma/ray's live schema. No duration field: Ray makes 5 s clips (about
- * 720p, 24 fps); no seed, no negative prompt (dropped with a note). 3:2 and 2:3 clips are refused.
+ * The frame field names are checked against luma/ray's input schema (version ace5984f…), where
+ * `start_image_url` / `end_image_url` survive as deprecated aliases; `aspect_ratio` is ignored
+ * there when a frame is given, and `loop` when an end frame is. No duration field: Ray makes 5 s
+ * clips (about 720p, 24 fps; UNVERIFIED); no seed, no negative prompt (dropped with a note). 3:2
+ * and 2:3 clips are refused.
  */
 const lumaRay: VideoModelAdapter = {
   id: 'luma/ray',
-  source: 'replicate.com/luma/ray/api (frame field names UNVERIFIED, see above)',
+  source: 'the Replicate input schema of luma/ray (start_image, end_image)',
   takes: { start: true, end: true, text: true },
   durations: [5],
   resolutions: ['720p'],
@@ -507,20 +507,17 @@ const veo: VideoModelAdapter = {
 const WAN_FPS = 16;
 
 /**
- * wan-video/wan-2.2-i2v-fast. Source: replicate.com/wan-video/wan-2.2-i2v-fast/api: `image`
- * (required), `prompt`, `num_frames` (81-121), `frames_per_second` (16 here), `resolution`
- * 480p | 720p, `seed`, `go_fast`. The clip takes the image's shape. Durations: num_frames =
- * 16 x seconds + 1, so 5, 6 or 7 s (81, 97, 113 frames).
- * END FRAME FALLBACK: this adapter sends no end frame. The end frame is dropped and the result
- * says so in frames_used.note (or, with requireEndFrame, check() refuses). UNVERIFIED: later
- * versions of this model may have gained a last-image field; if its schema shows one, map it here
- * and set takes.end. No negative prompt field is sent (dropped with a note; UNVERIFIED whether the
- * schema has one). Priced per video on Replicate, not per second: unpriced here (cost null).
+ * wan-video/wan-2.2-i2v-fast. Source: its Replicate input schema (version 4eaf2b01…): `image`
+ * (required), `last_image` ("optional last image to condition the video generation"), `prompt`,
+ * `num_frames` (81-121), `frames_per_second` (5-30, 16 here), `resolution` 480p | 720p, `seed`,
+ * `go_fast`; no negative prompt field (dropped with a note). The clip takes the image's shape.
+ * Durations: num_frames = 16 x seconds + 1, so 5, 6 or 7 s (81, 97, 113 frames). Priced per video
+ * on Replicate, not per second: unpriced here (cost null).
  */
 const wan: VideoModelAdapter = {
   id: 'wan-video/wan-2.2-i2v-fast',
-  source: 'replicate.com/wan-video/wan-2.2-i2v-fast/api (no end-frame field as known; UNVERIFIED for later versions)',
-  takes: { start: true, end: false, text: false },
+  source: 'the Replicate input schema of wan-video/wan-2.2-i2v-fast (image, last_image)',
+  takes: { start: true, end: true, text: false },
   durations: [5, 6, 7],
   resolutions: ['480p', '720p'],
   defaultResolution: '720p',
@@ -531,14 +528,14 @@ const wan: VideoModelAdapter = {
     const frameNotes: string[] = [];
     const duration = durationOf(this, req, notes);
     const resolution = req.resolution ?? this.defaultResolution;
-    endFrameDecision(this, req, false, 'wan-2.2-i2v-fast takes only a start image', frameNotes);
+    const useEnd = endFrameDecision(this, req, true, '', frameNotes);
     if (req.negativePrompt) notes.push('wan-2.2-i2v-fast: no negative prompt sent (dropped)');
     return {
       duration,
       resolution,
       priceKey: this.id,
       useStart: Boolean(req.startImage),
-      useEnd: false,
+      useEnd,
       fps: WAN_FPS,
       ...sizeAt(resolution, ratioOf(req.aspectRatio)),
       frameNotes,
@@ -556,14 +553,11 @@ const wan: VideoModelAdapter = {
     };
     const fields: Record<string, string> = {};
     if (p.useStart && req.startImage) (input.image = dataUri(req.startImage)), (fields.start = 'image');
+    if (p.useEnd && req.endImage) (input.last_image = dataUri(req.endImage)), (fields.end = 'last_image');
     return { input, fields, notes: [...p.frameNotes, ...p.notes] };
   },
   check(req) {
-    const g = generic(this, req);
-    if (g) return g;
-    if (req.endImage && req.requireEndFrame)
-      return `${this.id} cannot take an end frame (image-to-video from a start image only) and the end frame is required: use kwaivgi/kling-v2.1, minimax/hailuo-02 or google/veo-3.1`;
-    return null;
+    return generic(this, req);
   },
 };
 

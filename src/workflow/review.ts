@@ -45,6 +45,8 @@ export const RegenSchema = z.object({
   children: z.array(z.object({ key: z.string(), data: z.record(z.string(), z.unknown()), name: z.string().optional() })),
   /** What the revision cost (LLM agents); the variations' cost is read from their results. */
   revision_cost_usd: z.number().nonnegative(),
+  /** Videos: the plan's attempt count and seeds once extended for the new attempts (applied after this state is saved). */
+  video_plan: z.object({ attempts: z.number().int().positive(), seeds: z.array(z.number().int().nonnegative()) }).nullable().default(null),
 });
 
 export const ReviewStateSchema = z.object({

@@ -199,15 +199,16 @@ describe('adapters: each model’s fields and rules', () => {
     expect(v.check(areq({ startImage: SQUARE, aspectRatio: '1:1' }))).toBe('google/veo-3.1 makes 16:9, 9:16 clips; the clip is 1:1');
   });
 
-  it('Wan 2.2 i2v: image only; an end frame is dropped with a note (refused when required)', () => {
+  it('Wan 2.2 i2v: image and last_image; frames as 16 fps num_frames', () => {
     const w = videoAdapter(WAN)!;
     const a = w.input(areq({ endImage: END }));
-    expect(a.fields).toEqual({ start: 'image' });
+    expect(a.fields).toEqual({ start: 'image', end: 'last_image' });
     expect(a.input).toMatchObject({ num_frames: 81, frames_per_second: 16, resolution: '720p', seed: 7 });
-    expect(a.input.last_image).toBeUndefined();
-    expect(w.plan(areq({ endImage: END })).frameNotes.join(' ')).toMatch(/end frame frames\/clip_001_end.png not used: wan-2.2-i2v-fast takes only a start image/);
-    expect(w.check(areq({ endImage: END }))).toBeNull();
-    expect(w.check(areq({ endImage: END, requireEndFrame: true }))).toMatch(/cannot take an end frame.*required/);
+    expect(String(a.input.last_image)).toMatch(/^data:image\/png;base64,/);
+    expect(w.plan(areq({ endImage: END })).frameNotes).toEqual([]);
+    expect(w.check(areq({ endImage: END, requireEndFrame: true }))).toBeNull();
+    // without an end frame, none is sent
+    expect(w.input(areq({})).input.last_image).toBeUndefined();
   });
 
   it('Luma Ray: start_image / end_image and aspect_ratio; 3:2 is refused', () => {
@@ -403,13 +404,20 @@ describe('ReplicateVideoBackend against the fake API', () => {
     expect(r.cost_usd).toBeCloseTo(0.48, 6);
   });
 
-  it('Wan with an end frame: the end frame is dropped and frames_used.note says so; cost null with a note', async () => {
+  it('Wan with an end frame: sent as last_image; cost null with a note (priced per video, not per second)', async () => {
     const { b } = backend();
     const r = await b.generate(request({ model: WAN, endImage: END }));
-    expect(r.frames_used).toMatchObject({ start: true, end: false, fields: { start: 'image' }, note: expect.stringMatching(/end frame .* not used/) });
+    expect(r.frames_used).toMatchObject({ start: true, end: true, fields: { start: 'image', end: 'last_image' } });
     expect(r.cost_usd).toBeNull();
     expect(r.provider.cost_note).toMatch(/no per_video_second price for wan-video\/wan-2.2-i2v-fast/);
-    expect(Object.keys(fake.creates()[0]!.body!.input as object)).not.toContain('last_image');
+    expect(Object.keys(fake.creates()[0]!.body!.input as object)).toContain('last_image');
+  });
+
+  it('Kling at 720p with an end frame: dropped with a note, as frames_used says', async () => {
+    const { b } = backend();
+    const r = await b.generate(request({ model: KLING, endImage: END, resolution: '720p' }));
+    expect(r.frames_used).toMatchObject({ start: true, end: false, note: expect.stringMatching(/end frame .* not used/) });
+    expect(Object.keys(fake.creates()[0]!.body!.input as object)).not.toContain('end_image');
   });
 
   it('a rule the model refuses is one USAGE line, and nothing is created', async () => {
@@ -418,8 +426,8 @@ describe('ReplicateVideoBackend against the fake API', () => {
     expect(err).toBeInstanceOf(LoopError);
     expect((err as LoopError).kind).toBe('USAGE');
     expect((err as Error).message).toMatch(/10 s clips only at 768p/);
-    const err2 = await b.generate(request({ model: WAN, endImage: END, requireEndFrame: true })).catch((e: unknown) => e);
-    expect((err2 as Error).message).toMatch(/cannot take an end frame/);
+    const err2 = await b.generate(request({ model: KLING, endImage: END, requireEndFrame: true, resolution: '720p' })).catch((e: unknown) => e);
+    expect((err2 as Error).message).toMatch(/takes an end frame only in pro mode.*the end frame is required/);
     const err3 = await b.generate(request({ model: 'acme/unknown-video' })).catch((e: unknown) => e);
     expect((err3 as Error).message).toMatch(/no Replicate video adapter for acme\/unknown-video; known: /);
     expect(fake.creates()).toHaveLength(0);
