@@ -12,7 +12,15 @@
  * same InferenceHost: `host.load` returns the session already loaded for a model file and device.
  *
  * Bounded work per video: frames for the models go through in batches (`batchSize`), at most two
- * batches in flight while the decode and the flow continue on this thread.
+ * batches in flight while the decode and the flow continue.
+ *
+ * Threads (`analysisThreads`, analysis-pool.ts): by default each video's decode and its model-free
+ * dimensions (flickering, dynamic degree, motion smoothness, the boundary frames: the classical flow
+ * is most of the CPU) run in an analysis thread, still one ffmpeg pipe per video; its model frames
+ * come back to this thread, moved, for the model dimensions on the scorer's host. scoreVideos
+ * scores as many videos at once as there are threads. The scores are the same as in-process
+ * (`analysisThreads: 0`, and what `decode: 'per-dimension'` always uses), where every dimension
+ * reads the frames on this thread.
  */
 import { join } from 'node:path';
 import { LoopError } from '../errors.js';
@@ -27,6 +35,7 @@ import { loadPreprocess, preprocessImage, type Preprocess } from '../scoring/pre
 import { deviceLabel, parseDevice, type Device } from '../scoring/runtime.js';
 import { DEFAULT_CLIP_MODEL } from '../scoring/scorer.js';
 import type { MetricResult } from '../scoring/types.js';
+import { createAnalysisPool, defaultAnalysisThreads, ThreadUnavailable, type AnalysisDone, type AnalysisPool } from './analysis-pool.js';
 import { BoundaryAcc, type BoundaryFrames, type FrameEmbedder, type RawFrame } from './continuity.js';
 import {
   addTechnical,
@@ -50,6 +59,7 @@ import {
   type DimensionId,
   type DimensionResult,
 } from './dimensions.js';
+import { resizeArea, toGrey } from './flow.js';
 import { decodeInto, DEFAULT_MAX_DURATION_S, planFrames, probeVideo, type DecodedFrame, type FrameConsumer, type FramePlan, type PlanOptions } from './frames.js';
 
 export const DINO_MODEL = 'dino-vitb16';
@@ -73,6 +83,12 @@ export interface VideoScorerOptions extends PlanOptions {
   batchSize?: number;
   /** Longer videos are unscorable (default 120 s). */
   maxDurationS?: number;
+  /**
+   * Analysis threads: each decodes a video and computes its model-free dimensions while the model
+   * frames come back to this thread; scoreVideos scores this many videos at once. 0: everything on
+   * this thread, one video after another. Default: the cores but one, at least 2, at most 8.
+   */
+  analysisThreads?: number;
 }
 
 export interface VideoAvailability {
@@ -136,7 +152,11 @@ export interface VideoScorer {
   readonly weights: Partial<Record<DimensionId, number>>;
   readonly anchors: Anchors;
   readonly anchorsVersion: string;
-  stats(): { runs: Record<string, number>; loads: number; host: 'thread' | 'inline' };
+  /** Videos scoreVideos scores at once with this scorer (its analysis threads; 1 without). */
+  readonly concurrency?: number;
+  /** Start the analysis threads a set of this many videos will use (they start anyway on the first score). */
+  warm?(videos: number): void;
+  stats(): { runs: Record<string, number>; loads: number; host: 'thread' | 'inline'; analysis?: { threads: number; jobs: number; fallbacks: number } };
   close(): Promise<void>;
 }
 
@@ -205,6 +225,47 @@ interface BatchOut {
   errors: Partial<Record<ModelDim, string>>;
 }
 
+interface StageCtx {
+  host: InferenceHost;
+  lm: Loaded;
+  anchors: Anchors;
+  batchSize: number;
+  textEmbed?: Float32Array;
+}
+
+/** What one video's decode gave every dimension. */
+interface Analysis {
+  frames: number;
+  decodeMs: number;
+  pipes: number;
+  flicker: DimensionResult;
+  dynamic: DimensionResult;
+  smooth: DimensionResult;
+  boundary: BoundaryFrames | null;
+  stages: ModelStage[];
+}
+
+/** A view of a moved frame as a Buffer (no copy). */
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+
+/** A model frame come back from an analysis thread, as the decode on this thread would have shown it. */
+function decodedFrame(plan: FramePlan, index: number, rgb: Buffer): DecodedFrame {
+  const { width, height, flowWidth, flowHeight } = plan;
+  let small: Uint8Array | undefined;
+  let grey: Float32Array | undefined;
+  const f: DecodedFrame = {
+    index,
+    rgb,
+    width,
+    height,
+    flowSample: index % plan.flowInterval === 0,
+    modelSample: index % plan.modelInterval === 0,
+    small: () => (small ??= flowWidth === width && flowHeight === height ? new Uint8Array(rgb) : resizeArea(rgb, width, height, 3, flowWidth, flowHeight, new Uint8Array(flowWidth * flowHeight * 3))),
+    grey: () => (grey ??= toGrey(f.small(), flowWidth, flowHeight)),
+  };
+  return f;
+}
+
 /** The model-sampled frames: PNG once, preprocessed per model, batched through the host. */
 class ModelStage implements FrameConsumer {
   private pending: Promise<Uint8Array>[] = [];
@@ -220,7 +281,7 @@ class ModelStage implements FrameConsumer {
 
   constructor(
     private readonly wants: Set<ModelDim>,
-    private readonly ctx: { host: InferenceHost; lm: Loaded; anchors: Anchors; batchSize: number; textEmbed?: Float32Array },
+    private readonly ctx: StageCtx,
   ) {}
 
   private get needClip() {
@@ -364,6 +425,11 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
     ));
   let loadedP: Promise<Loaded> | undefined;
   let closed = false;
+  const threads = Math.max(0, Math.floor(opts.analysisThreads ?? defaultAnalysisThreads()));
+  let pool: AnalysisPool | undefined;
+  const getPool = () => (threads > 0 && !closed ? (pool ??= createAnalysisPool(threads)) : undefined);
+  let fallbacks = 0;
+  let threadWarned = false;
 
   const load = async (): Promise<Loaded> => {
     const host = await getHost();
@@ -437,41 +503,20 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
         textError = `${lm.clip.id} text pass failed: ${errLine(e)}`;
       }
 
-    const flicker = new FlickerAcc();
-    const dynamic = new DynamicAcc(plan);
-    const smooth = new SmoothnessAcc(plan);
-    const boundary = o.boundary ? new BoundaryAcc() : null;
     const wanted = MODEL_DIMS.filter((d) => {
       if (d === 'imaging_quality') return true;
       if (lm.unavailable[d]) return false;
       return d !== 'text_alignment' || !!textEmbed;
     });
     const ctx = { host, lm, anchors, batchSize, textEmbed };
-    // once: every consumer on one pipe; per-dimension: one pipe per dimension (the benchmark's baseline)
-    const groups: { consumers: FrameConsumer[]; stage?: ModelStage }[] = [];
-    if ((o.decode ?? 'once') === 'once') {
-      const stage = new ModelStage(new Set(wanted), ctx);
-      groups.push({ consumers: [flicker, dynamic, smooth, stage, ...(boundary ? [boundary] : [])], stage });
-    } else {
-      groups.push({ consumers: [flicker, ...(boundary ? [boundary] : [])] }, { consumers: [dynamic] }, { consumers: [smooth] });
-      for (const d of wanted) {
-        const stage = new ModelStage(new Set([d]), ctx);
-        groups.push({ consumers: [stage], stage });
-      }
-    }
-    let frames = 0, decodeMs = 0, pipes = 0;
+    let a: Analysis;
     try {
-      for (const g of groups) {
-        const s = await decodeInto(path, plan, g.consumers, { signal: o.signal });
-        frames = s.frames;
-        decodeMs += s.decode_ms;
-        pipes += s.pipes;
-        await g.stage?.finish();
-      }
+      a = await analyse(path, plan, wanted, ctx, o);
     } catch (e) {
       if (o.signal?.aborted) throw e;
       return fail(errLine(e).startsWith('ffmpeg') ? errLine(e) : `cannot decode the video: ${errLine(e)}`);
     }
+    const { frames, decodeMs, pipes } = a;
     if (!frames) return fail('no frame could be decoded');
     const decodedS = frames / plan.fps;
     // a cut file whose index survived can decode "successfully" into a fraction of its frames; the
@@ -480,12 +525,12 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
       return fail(`truncated: only ${frames} frames (${decodedS.toFixed(2)} s) decoded of a ${probe.duration_s.toFixed(2)} s file (or its video stream is far shorter than the file)`);
 
     const modelResults: Partial<Record<DimensionId, DimensionResult>> = {};
-    for (const g of groups) if (g.stage) Object.assign(modelResults, g.stage.results(plan, truncated));
+    for (const stage of a.stages) Object.assign(modelResults, stage.results(plan, truncated));
     const dims = {} as Record<DimensionId, DimensionResult>;
     for (const d of DIMENSION_IDS) {
-      if (d === 'temporal_flickering') dims[d] = flicker.result(plan);
-      else if (d === 'dynamic_degree') dims[d] = dynamic.result();
-      else if (d === 'motion_smoothness') dims[d] = smooth.result();
+      if (d === 'temporal_flickering') dims[d] = a.flicker;
+      else if (d === 'dynamic_degree') dims[d] = a.dynamic;
+      else if (d === 'motion_smoothness') dims[d] = a.smooth;
       else if (modelResults[d]) dims[d] = modelResults[d]!;
       else if (d === 'text_alignment' && !lm.unavailable[d]) dims[d] = unavailableDimension(textError ?? 'no prompt given');
       else dims[d] = unavailableDimension(lm.unavailable[d] ?? 'not computed');
@@ -511,8 +556,85 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
       scored_at: new Date().toISOString(),
       duration_ms: Date.now() - started,
     };
-    const b = boundary?.result();
+    const b = a.boundary;
     return { path, scores, ...(b ? { boundary: b } : {}) };
+  }
+
+  /** Decode + every dimension's frames: in an analysis thread when there is one, else on this thread. */
+  async function analyse(path: string, plan: FramePlan, wanted: ModelDim[], ctx: StageCtx, o: ScoreOneOptions): Promise<Analysis> {
+    const once = (o.decode ?? 'once') === 'once';
+    const p = once ? getPool() : undefined;
+    if (p)
+      try {
+        return await analyseInThread(p, path, plan, wanted, ctx, o);
+      } catch (e) {
+        if (!(e instanceof ThreadUnavailable) || o.signal?.aborted) throw e;
+        fallbacks++;
+        if (!threadWarned) logger.warn(`video analysis runs on the calling thread: ${e.message}`);
+        threadWarned = true;
+      }
+    return analyseInProcess(path, plan, wanted, ctx, o);
+  }
+
+  async function analyseInThread(p: AnalysisPool, path: string, plan: FramePlan, wanted: ModelDim[], ctx: StageCtx, o: ScoreOneOptions): Promise<Analysis> {
+    const stage = new ModelStage(new Set(wanted), ctx);
+    const done: AnalysisDone = await p.analyse({
+      path,
+      plan,
+      boundary: !!o.boundary,
+      window: Math.max(2, batchSize),
+      signal: o.signal,
+      onFrame: (f) => stage.frame(decodedFrame(plan, f.index, asBuffer(f.rgb))),
+    });
+    await stage.finish();
+    const b = done.boundary;
+    return {
+      frames: done.stats.frames,
+      decodeMs: done.stats.decode_ms,
+      pipes: done.stats.pipes,
+      flicker: done.flicker,
+      dynamic: done.dynamic,
+      smooth: done.smooth,
+      boundary: b ? { first: { ...b.first, rgb: asBuffer(b.first.rgb) }, last: { ...b.last, rgb: asBuffer(b.last.rgb) } } : null,
+      stages: [stage],
+    };
+  }
+
+  async function analyseInProcess(path: string, plan: FramePlan, wanted: ModelDim[], ctx: StageCtx, o: ScoreOneOptions): Promise<Analysis> {
+    const flicker = new FlickerAcc();
+    const dynamic = new DynamicAcc(plan);
+    const smooth = new SmoothnessAcc(plan);
+    const boundary = o.boundary ? new BoundaryAcc() : null;
+    // once: every consumer on one pipe; per-dimension: one pipe per dimension (the benchmark's baseline)
+    const groups: { consumers: FrameConsumer[]; stage?: ModelStage }[] = [];
+    if ((o.decode ?? 'once') === 'once') {
+      const stage = new ModelStage(new Set(wanted), ctx);
+      groups.push({ consumers: [flicker, dynamic, smooth, stage, ...(boundary ? [boundary] : [])], stage });
+    } else {
+      groups.push({ consumers: [flicker, ...(boundary ? [boundary] : [])] }, { consumers: [dynamic] }, { consumers: [smooth] });
+      for (const d of wanted) {
+        const stage = new ModelStage(new Set([d]), ctx);
+        groups.push({ consumers: [stage], stage });
+      }
+    }
+    let frames = 0, decodeMs = 0, pipes = 0;
+    for (const g of groups) {
+      const s = await decodeInto(path, plan, g.consumers, { signal: o.signal });
+      frames = s.frames;
+      decodeMs += s.decode_ms;
+      pipes += s.pipes;
+      await g.stage?.finish();
+    }
+    return {
+      frames,
+      decodeMs,
+      pipes,
+      flicker: flicker.result(plan),
+      dynamic: dynamic.result(),
+      smooth: smooth.result(),
+      boundary: boundary?.result() ?? null,
+      stages: groups.flatMap((g) => (g.stage ? [g.stage] : [])),
+    };
   }
 
   const embedFrames: FrameEmbedder = async (frames: RawFrame[]) => {
@@ -554,12 +676,18 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
     weights,
     anchors,
     anchorsVersion: `${VIDEO_ANCHORS_VERSION}+${anchors.version}`,
+    concurrency: Math.max(1, threads),
+    warm(videos) {
+      if (videos > 0) getPool()?.warm(videos);
+    },
     stats() {
-      return hostRef ? { ...hostRef.stats(), host: hostRef.mode } : { runs: {}, loads: 0, host: opts.host === 'inline' ? 'inline' : 'thread' };
+      const analysis = { threads: pool?.stats().threads ?? 0, jobs: pool?.stats().jobs ?? 0, fallbacks };
+      return hostRef ? { ...hostRef.stats(), host: hostRef.mode, analysis } : { runs: {}, loads: 0, host: opts.host === 'inline' ? 'inline' : 'thread', analysis };
     },
     async close() {
       if (closed) return;
       closed = true;
+      await pool?.close();
       if (hostP && ownHost) await (await hostP).close();
     },
   };
@@ -629,14 +757,31 @@ export function videoRankOrder<T extends { rank_key: number | null; overall: num
 export async function scoreVideos(paths: string[], opts: ScoreVideosOptions = {}): Promise<ScoreVideosResult> {
   const scorer = opts.scorer ?? createVideoScorer(opts);
   try {
+    // as many videos at once as the scorer has analysis threads (one after another without, or per dimension)
+    const perDimension = (opts.decode ?? 'once') !== 'once';
+    const lanes = perDimension ? 1 : Math.max(1, Math.min(paths.length, Math.floor(scorer.concurrency ?? 1)));
+    if (!perDimension) scorer.warm?.(lanes); // the threads start while the models load
     const avail = await scorer.availability();
-    const results: VideoScoreResult[] = [];
+    const results: VideoScoreResult[] = new Array(paths.length);
     opts.onProgress?.(0, paths.length);
-    for (const p of paths) {
-      const prompt = opts.promptFor?.(p) ?? opts.prompt ?? null;
-      results.push(await scorer.score(p, { prompt, boundary: opts.boundary, decode: opts.decode, signal: opts.signal }));
-      opts.onProgress?.(results.length, paths.length);
-    }
+    let next = 0, done = 0;
+    let failed: { e: unknown } | undefined;
+    const lane = async () => {
+      while (!failed && next < paths.length) {
+        const i = next++;
+        const p = paths[i]!;
+        const prompt = opts.promptFor?.(p) ?? opts.prompt ?? null;
+        try {
+          results[i] = await scorer.score(p, { prompt, boundary: opts.boundary, decode: opts.decode, signal: opts.signal });
+        } catch (e) {
+          failed ??= { e }; // aborted, or no ffmpeg at all: the others in flight finish, no new one starts
+          return;
+        }
+        opts.onProgress?.(++done, paths.length);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    if (failed) throw failed.e;
     const weights = scorer.weights;
     const scored = results.filter((r) => r.scores);
     const usable = commonDimensions(scored.map((r) => r.scores!.dimensions), weights);
