@@ -105,24 +105,31 @@ export interface DecodeStats {
   pipes: number;
 }
 
+/** Frame `index` of a plan at working size, its flow-size copy and grey plane made on first use. */
+export function decodedFrame(plan: FramePlan, index: number, rgb: Buffer): DecodedFrame {
+  const { width, height, flowWidth, flowHeight } = plan;
+  let small: Uint8Array | undefined;
+  let grey: Float32Array | undefined;
+  const f: DecodedFrame = {
+    index,
+    rgb,
+    width,
+    height,
+    flowSample: index % plan.flowInterval === 0,
+    modelSample: index % plan.modelInterval === 0,
+    small: () => (small ??= flowWidth === width && flowHeight === height ? new Uint8Array(rgb) : resizeArea(rgb, width, height, 3, flowWidth, flowHeight, new Uint8Array(flowWidth * flowHeight * 3))),
+    grey: () => (grey ??= toGrey(f.small(), flowWidth, flowHeight)),
+  };
+  return f;
+}
+
 /** Streams the video once through every consumer. Throws (INPUT) when ffmpeg cannot decode it. */
 export async function decodeInto(path: string, plan: FramePlan, consumers: FrameConsumer[], o: { signal?: AbortSignal } = {}): Promise<DecodeStats> {
   const t0 = performance.now();
   let index = 0;
-  const { width, height, flowWidth, flowHeight } = plan;
+  const { width, height } = plan;
   for await (const rgb of decodeFrames(path, { width, height, signal: o.signal })) {
-    let small: Uint8Array | undefined;
-    let grey: Float32Array | undefined;
-    const f: DecodedFrame = {
-      index,
-      rgb,
-      width,
-      height,
-      flowSample: index % plan.flowInterval === 0,
-      modelSample: index % plan.modelInterval === 0,
-      small: () => (small ??= flowWidth === width && flowHeight === height ? new Uint8Array(rgb) : resizeArea(rgb, width, height, 3, flowWidth, flowHeight, new Uint8Array(flowWidth * flowHeight * 3))),
-      grey: () => (grey ??= toGrey(f.small(), flowWidth, flowHeight)),
-    };
+    const f = decodedFrame(plan, index, rgb);
     for (const c of consumers) {
       const r = c.frame(f);
       if (r) await r;

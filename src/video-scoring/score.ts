@@ -59,8 +59,7 @@ import {
   type DimensionId,
   type DimensionResult,
 } from './dimensions.js';
-import { resizeArea, toGrey } from './flow.js';
-import { decodeInto, DEFAULT_MAX_DURATION_S, planFrames, probeVideo, type DecodedFrame, type FrameConsumer, type FramePlan, type PlanOptions } from './frames.js';
+import { decodedFrame, decodeInto, DEFAULT_MAX_DURATION_S, planFrames, probeVideo, type DecodedFrame, type FrameConsumer, type FramePlan, type PlanOptions } from './frames.js';
 
 export const DINO_MODEL = 'dino-vitb16';
 export const DINO_FILES = ['onnx/model.onnx', 'preprocessor_config.json'];
@@ -247,24 +246,6 @@ interface Analysis {
 
 /** A view of a moved frame as a Buffer (no copy). */
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
-
-/** A model frame come back from an analysis thread, as the decode on this thread would have shown it. */
-function decodedFrame(plan: FramePlan, index: number, rgb: Buffer): DecodedFrame {
-  const { width, height, flowWidth, flowHeight } = plan;
-  let small: Uint8Array | undefined;
-  let grey: Float32Array | undefined;
-  const f: DecodedFrame = {
-    index,
-    rgb,
-    width,
-    height,
-    flowSample: index % plan.flowInterval === 0,
-    modelSample: index % plan.modelInterval === 0,
-    small: () => (small ??= flowWidth === width && flowHeight === height ? new Uint8Array(rgb) : resizeArea(rgb, width, height, 3, flowWidth, flowHeight, new Uint8Array(flowWidth * flowHeight * 3))),
-    grey: () => (grey ??= toGrey(f.small(), flowWidth, flowHeight)),
-  };
-  return f;
-}
 
 /** The model-sampled frames: PNG once, preprocessed per model, batched through the host. */
 class ModelStage implements FrameConsumer {
