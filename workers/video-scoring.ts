@@ -41,6 +41,7 @@ export const videoScoringStage: StageDefinition<'video-scoring'> = {
     const missing = Object.keys(r.dimensions_unavailable);
     return {
       partial: gen.partial || r.unscorable.length > 0,
+      cost_usd: r.cost_usd, // VQAScore requests, when a vision model is configured
       outputs: {
         ordering: 'rank',
         generation_dir: rel,

@@ -16,6 +16,7 @@ const Opts = z.object({
   clipModel: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/).optional(),
   maxDuration: z.number().positive().default(120),
   batchSize: z.number().int().min(1).max(64).default(8),
+  vqaFrames: z.number().int().min(1).max(16).default(4),
   json: z.boolean().optional(),
   verbose: z.boolean().optional(),
 });
@@ -29,6 +30,7 @@ const SHORT: Record<string, string> = {
   aesthetic_quality: 'aesth',
   imaging_quality: 'imaging',
   text_alignment: 'text',
+  text_alignment_vqa: 'vqa',
 };
 
 export function register(program: Command): void {
@@ -43,6 +45,7 @@ export function register(program: Command): void {
     .option('--clip-model <id>', 'CLIP model for background consistency, text alignment and the aesthetic head (default clip-vit-large-patch14)')
     .option('--max-duration <s>', 'videos longer than this many seconds are not scored', floatArg('--max-duration', 0.1, 3600), 120)
     .option('--batch-size <n>', 'frames per model run', intArg('--batch-size', 1, 64), 8)
+    .option('--vqa-frames <n>', 'frames per video asked of the VQA model (LOOP_VQA_MODEL), 1–16; a paid request each', intArg('--vqa-frames', 1, 16), 4)
     .option('--json', 'print the result as JSON on stdout')
     .option('-v, --verbose', 'detailed logs on stderr')
     .addHelpText(
@@ -69,7 +72,7 @@ export function register(program: Command): void {
         const { createVideoScorer } = await import('../../src/video-scoring/score.js');
         const { rankVideoFolder } = await import('../../src/video-scoring/rank-videos.js');
         const { DIMENSION_IDS } = await import('../../src/video-scoring/dimensions.js');
-        const scorer = createVideoScorer({ device: o.device, modelsDir, logger: log, clipModel: o.clipModel, maxDurationS: o.maxDuration, batchSize: o.batchSize });
+        const scorer = createVideoScorer({ device: o.device, modelsDir, logger: log, clipModel: o.clipModel, maxDurationS: o.maxDuration, batchSize: o.batchSize, vqaFrames: o.vqaFrames });
         try {
           const avail = await scorer.availability();
           if (avail.model_errors.length) throw new LoopError('MODEL', `${avail.model_errors[0]}${avail.model_errors.length > 1 ? ` (and ${avail.model_errors.length - 1} more)` : ''}; run \`loop models verify\``);
@@ -107,6 +110,7 @@ export function register(program: Command): void {
             if (result.continuity)
               for (const p of result.continuity.pairs) process.stdout.write(`continuity clip ${p.from_clip} → ${p.to_clip}: ${p.value.toFixed(1)}${result.continuity.substitute ? ' (substitute: histogram + pixels)' : ''}\n`);
             for (const [d, why] of Object.entries(result.dimensions_unavailable)) process.stdout.write(`unavailable: ${t(d)}: ${t(String(why))}\n`);
+            if (result.cost_usd > 0 || result.cost_is_lower_bound) process.stdout.write(`VQAScore requests: $${result.cost_usd.toFixed(4)}${result.cost_is_lower_bound ? ' or more (a model without a price in prices.json)' : ''}\n`);
           }
           if (result.unscorable.length === result.videos.length) return ExitCode.FAILED;
           return result.unscorable.length ? ExitCode.PARTIAL : ExitCode.OK;

@@ -327,8 +327,8 @@ class Reader {
 }
 
 const OFFLINE_IDS = new Set(['offline', 'sketch', 'animatic']);
-/** Video dimensions that need a model (DINO, CLIP, the aesthetic head); the others are computed without one. */
-const MODEL_DIMENSIONS = new Set(['subject_consistency', 'background_consistency', 'aesthetic_quality', 'text_alignment']);
+/** Video dimensions that need a model (DINO, CLIP, the aesthetic head, a VQA LLM); the others are computed without one. */
+const MODEL_DIMENSIONS = new Set(['subject_consistency', 'background_consistency', 'aesthetic_quality', 'text_alignment', 'text_alignment_vqa']);
 const OFFLINE_NOTE = /\boffline\b|not model output|\bno LLM\b/i;
 
 function offlineOf(summary: StageSummary | null, note: string | null): boolean | null {

@@ -30,7 +30,7 @@ import { AESTHETIC_FILE, AESTHETIC_ID, aestheticScores, loadAesthetic, type Aest
 import { clipScore } from './metrics/clip-score.js';
 import { pickScore } from './metrics/pickscore.js';
 import { technicalQuality } from './metrics/technical.js';
-import { toDataUrl, vqaConfigFromEnv, vqaScores, type VqaConfig } from './metrics/vqa-score.js';
+import { createVqaAsker, toDataUrl, vqaConfigFromEnv, vqaScores, type VqaAsker, type VqaConfig } from './metrics/vqa-score.js';
 import { loadPreprocess, preprocessImage, type Preprocess } from './preprocess.js';
 import { deviceLabel, parseDevice, type Device } from './runtime.js';
 import type { ImageScores, MetricResult } from './types.js';
@@ -98,7 +98,7 @@ interface Loaded {
   clip?: ClipModel;
   pick?: ClipModel;
   aesthetic?: AestheticHead;
-  vqa?: VqaConfig;
+  vqa?: VqaAsker;
   unavailable: Record<string, string>;
   warnings: string[];
 }
@@ -246,7 +246,7 @@ export function createImageScorer(opts: ScorerOptions = {}): ImageScorer {
     else {
       const v = opts.vqa ?? vqaConfigFromEnv(loadEnv());
       if ('unavailable' in v) l.unavailable.vqa_score = v.unavailable;
-      else l.vqa = v;
+      else l.vqa = createVqaAsker(v); // one client and one in-flight limit for every batch this scorer scores
     }
     for (const [m, r] of Object.entries(l.unavailable)) logger.debug(`${m} unavailable: ${r}`);
     return (loaded = l);

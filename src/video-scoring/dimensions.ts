@@ -15,6 +15,7 @@
  * | aesthetic_quality      | mean LAION aesthetic v2 score per frame (1–10; VBench /10) | anchors.json aesthetic 3 → 0, 8 → 100 | no |
  * | imaging_quality        | mean technical quality per frame (sharpness, noise, …)    | the technical score itself  | yes: for MUSIQ |
  * | text_alignment         | mean CLIPScore (100·max(cos, 0)) of prompt vs frames       | anchors.json clip_score 15 → 0, 35 → 100 | yes: for ViCLIP overall_consistency |
+ * | text_alignment_vqa     | mean VQAScore P("Yes") over a few frames (vision chat LLM) | anchors.json vqa_score 0 → 0, 1 → 100 | not VBench: t2v_metrics' VQAScore, per frame |
  *
  * The 0–100 ranges of the VBench dimensions are heuristic spreads of generated clips (VBench's
  * published model results sit in 0.90–0.995 for flickering/smoothness, 0.85–0.98 for the
@@ -37,6 +38,7 @@ export const DIMENSION_IDS = [
   'aesthetic_quality',
   'imaging_quality',
   'text_alignment',
+  'text_alignment_vqa',
 ] as const;
 export type DimensionId = (typeof DIMENSION_IDS)[number];
 
@@ -58,12 +60,14 @@ export type DimensionResult =
 
 /**
  * Weights of the overall (re-normalised over the dimensions available for every video of a set).
- * Text alignment leads (an ad must show what was asked), then aesthetics; the temporal-quality
+ * Text alignment leads (an ad must show what was asked: CLIPScore on every sampled frame, VQAScore
+ * on a few when a vision model is configured, as image scoring weighs them), then aesthetics; the temporal-quality
  * dimensions share the rest. dynamic_degree trades off against flickering and smoothness (a still
  * clip maximises both), so it keeps a weight of its own.
  */
 export const VIDEO_WEIGHTS: Record<DimensionId, number> = {
   text_alignment: 25,
+  text_alignment_vqa: 15,
   aesthetic_quality: 15,
   subject_consistency: 10,
   background_consistency: 10,
@@ -312,6 +316,39 @@ export function textAlignmentResult(acc: MeanAcc, anchors: Anchors, model: { id:
   };
 }
 
+/**
+ * text_alignment_vqa from the VQAScore of each asked frame. Every asked frame must have an answer:
+ * a mean over the frames that happened to get one would rank a video on fewer looks than its
+ * rivals, so one failed request makes the dimension unavailable with that request's reason.
+ */
+export function vqaAlignmentResult(asked: { index: number; result: MetricResult }[], anchors: Anchors, model: string): DimensionResult {
+  if (!asked.length) return unavailable('no frame was sent to the VQA model');
+  const failed = asked.find((a) => !a.result.available);
+  if (failed && !failed.result.available) return unavailable(`frame ${failed.index}: ${failed.result.reason}`);
+  const ok = asked.map((a) => ({ index: a.index, r: a.result as Extract<MetricResult, { available: true }> }));
+  const raw = ok.reduce((a, x) => a + x.r.raw, 0) / ok.length;
+  const costs = ok.map((x) => x.r.detail?.cost_usd as number | null | undefined);
+  return {
+    available: true,
+    raw,
+    ...scaled(raw, anchors.metrics.vqa_score),
+    how: `VQAScore: P("Yes") from ${model} asked ${JSON.stringify(String(ok[0]!.r.detail?.question ?? ''))} of ${ok.length} frames spread evenly over the clip (the centre of each of ${ok.length} equal segments), mean; per frame, as t2v_metrics scores an image model on video`,
+    substitute: false,
+    model_id: model,
+    file_hashes: {},
+    detail: {
+      frames: ok.map((x) => x.index),
+      p_yes: ok.map((x) => r6(x.r.raw)),
+      min: r6(Math.min(...ok.map((x) => x.r.raw))),
+      max: r6(Math.max(...ok.map((x) => x.r.raw))),
+      input_tokens: ok.reduce((a, x) => a + Number(x.r.detail?.input_tokens ?? 0), 0),
+      output_tokens: ok.reduce((a, x) => a + Number(x.r.detail?.output_tokens ?? 0), 0),
+      // null: a model without a price in prices.json (the total is then a lower bound)
+      cost_usd: costs.some((c) => c === null || c === undefined) ? null : r6(costs.reduce<number>((a, c) => a + (c ?? 0), 0)),
+    },
+  };
+}
+
 /** imaging_quality from the technical image metric per sampled frame (its 0–100 score, averaged). */
 export function imagingResult(acc: MeanAcc, parts: Record<string, MeanAcc>): DimensionResult {
   const raw = acc.mean;
@@ -373,4 +410,4 @@ export function combineDimensions(dims: Partial<Record<DimensionId, DimensionRes
 }
 
 export const OVERALL_NOTE =
-  'overall = weighted mean of the 0–100 dimension values available for every video of the set, weights re-normalised over those; several dimensions use named substitutes (classical flow for RAFT/AMT, technical stats for MUSIQ, CLIPScore for ViCLIP), so this is not a VBench total';
+  'overall = weighted mean of the 0–100 dimension values available for every video of the set, weights re-normalised over those; several dimensions use named substitutes (classical flow for RAFT/AMT, technical stats for MUSIQ, CLIPScore for ViCLIP) and VQAScore is not a VBench dimension, so this is not a VBench total';

@@ -40,6 +40,8 @@ export interface FramePlan {
   flowInterval: number;
   /** A multiple of flowInterval: the frames the models and the technical metric see. */
   modelInterval: number;
+  /** Frames the container announces (or duration × fps); 0 when it says neither. */
+  expectedFrames: number;
 }
 
 export interface PlanOptions {
@@ -75,7 +77,22 @@ export function planFrames(probe: VideoProbe, o: PlanOptions = {}): FramePlan {
   const maxModel = Math.max(2, o.maxModelFrames ?? DEFAULT_MAX_MODEL_FRAMES);
   const sampled = Math.ceil(expected / flowInterval);
   const modelInterval = flowInterval * Math.max(1, Math.ceil(sampled / maxModel));
-  return { probe, width, height, flowWidth: Math.min(flowWidth, width), flowHeight: Math.min(flowHeight, height), fps, fpsAssumed, flowInterval, modelInterval };
+  return { probe, width, height, flowWidth: Math.min(flowWidth, width), flowHeight: Math.min(flowHeight, height), fps, fpsAssumed, flowInterval, modelInterval, expectedFrames: expected };
+}
+
+/**
+ * The `k` model-sampled frames a per-frame judge (VQAScore) looks at: the model frame nearest the
+ * centre of each of k equal segments of the clip, so the start, the middle and the end are all
+ * seen; fewer when the clip has fewer model frames. Without a frame count, the first k model frames.
+ */
+export function spreadFrameIndices(plan: FramePlan, k: number): number[] {
+  const step = plan.modelInterval;
+  if (k <= 0) return [];
+  if (!(plan.expectedFrames > 0)) return Array.from({ length: k }, (_, j) => j * step);
+  const last = Math.ceil(plan.expectedFrames / step) - 1;
+  const picks = new Set<number>();
+  for (let j = 0; j < k; j++) picks.add(step * Math.min(last, Math.max(0, Math.round(((j + 0.5) * plan.expectedFrames) / k / step))));
+  return [...picks].sort((a, b) => a - b);
 }
 
 /** One decoded frame as the consumers see it; its buffers are valid during the call only (copy to keep). */

@@ -97,6 +97,9 @@ export interface RankVideoFolderResult {
   device: string;
   warnings: string[];
   model_errors: string[];
+  /** What the paid requests (VQAScore) cost, USD; a lower bound when cost_is_lower_bound. */
+  cost_usd: number;
+  cost_is_lower_bound: boolean;
   /** Folder mode: where the scores were written. */
   scores_file: string | null;
   renamed: { from: string; to: string }[];
@@ -389,6 +392,8 @@ function common(r: ScoreVideosResult) {
     device: r.device,
     warnings: r.warnings,
     model_errors: r.model_errors,
+    cost_usd: r.cost_usd,
+    cost_is_lower_bound: r.cost_is_lower_bound,
   };
 }
 
@@ -592,6 +597,8 @@ async function writeTrace(
       anchors_version: r.anchors_version,
       device: r.device,
       device_warnings: r.warnings,
+      cost_usd: r.cost_usd,
+      cost_is_lower_bound: r.cost_is_lower_bound,
       ranking: 'per clip, rank_key descending (the overall from unclamped dimension values); ties by lower attempt; unscorable videos last in attempt order',
       unscorable,
       renamed,

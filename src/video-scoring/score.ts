@@ -23,6 +23,7 @@
  * reads the frames on this thread.
  */
 import { join } from 'node:path';
+import { loadEnv } from '../config/env.js';
 import { LoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { modelDir, resolveModelsDir } from '../models/store.js';
@@ -31,6 +32,7 @@ import { embedBatch, embedTexts, hashFiles, l2normalize, loadClip, ModelUnavaila
 import { createInlineHost, createThreadHost, type InferenceHost, type SessionInfo } from '../scoring/inference-host.js';
 import { aestheticScores, loadAesthetic, type AestheticHead } from '../scoring/metrics/aesthetic.js';
 import { technicalQuality } from '../scoring/metrics/technical.js';
+import { createVqaAsker, vqaConfigFromEnv, type VqaAsker, type VqaConfig } from '../scoring/metrics/vqa-score.js';
 import { loadPreprocess, preprocessImage, type Preprocess } from '../scoring/preprocess.js';
 import { deviceLabel, parseDevice, type Device } from '../scoring/runtime.js';
 import { DEFAULT_CLIP_MODEL } from '../scoring/scorer.js';
@@ -53,17 +55,20 @@ import {
   SmoothnessAcc,
   textAlignmentResult,
   unavailableDimension,
+  vqaAlignmentResult,
   VBENCH_BACKGROUND_CLIP,
   VIDEO_ANCHORS_VERSION,
   VIDEO_WEIGHTS,
   type DimensionId,
   type DimensionResult,
 } from './dimensions.js';
-import { decodedFrame, decodeInto, DEFAULT_MAX_DURATION_S, planFrames, probeVideo, type DecodedFrame, type FrameConsumer, type FramePlan, type PlanOptions } from './frames.js';
+import { decodedFrame, decodeInto, DEFAULT_MAX_DURATION_S, planFrames, probeVideo, spreadFrameIndices, type DecodedFrame, type FrameConsumer, type FramePlan, type PlanOptions } from './frames.js';
 
 export const DINO_MODEL = 'dino-vitb16';
 export const DINO_FILES = ['onnx/model.onnx', 'preprocessor_config.json'];
 const MAX_INFLIGHT_BATCHES = 2;
+/** Frames per video a VQA model is asked about (a paid request each). */
+export const DEFAULT_VQA_FRAMES = 4;
 
 export interface VideoScorerOptions extends PlanOptions {
   device?: string | Device;
@@ -80,6 +85,10 @@ export interface VideoScorerOptions extends PlanOptions {
   weights?: Partial<Record<DimensionId, number>>;
   /** Frames per model run (default 8). */
   batchSize?: number;
+  /** VQAScore (text_alignment_vqa): undefined: from the environment (LOOP_VQA_*); null: off; or a config or an asker to share. */
+  vqa?: VqaConfig | VqaAsker | null;
+  /** Frames per video sent to the VQA model, spread over the clip (default 4). */
+  vqaFrames?: number;
   /** Longer videos are unscorable (default 120 s). */
   maxDurationS?: number;
   /**
@@ -122,6 +131,8 @@ export interface VideoScores {
   };
   prompt: string | null;
   prompt_truncated: boolean;
+  /** Paid requests (VQAScore) for this video, USD; null: a model without a price (see the dimension). */
+  cost_usd: number | null;
   scored_at: string;
   duration_ms: number;
 }
@@ -171,6 +182,7 @@ interface Loaded {
   clip?: ClipModel;
   dino?: DinoModel;
   aesthetic?: AestheticHead;
+  vqa?: VqaAsker;
   unavailable: Partial<Record<DimensionId, string>>;
   warnings: string[];
   modelErrors: string[];
@@ -213,8 +225,8 @@ async function encodePng(rgb: Uint8Array, width: number, height: number): Promis
 }
 
 /** Which model dimensions one model stage computes. */
-type ModelDim = 'subject_consistency' | 'background_consistency' | 'aesthetic_quality' | 'imaging_quality' | 'text_alignment';
-const MODEL_DIMS: ModelDim[] = ['subject_consistency', 'background_consistency', 'aesthetic_quality', 'imaging_quality', 'text_alignment'];
+type ModelDim = 'subject_consistency' | 'background_consistency' | 'aesthetic_quality' | 'imaging_quality' | 'text_alignment' | 'text_alignment_vqa';
+const MODEL_DIMS: ModelDim[] = ['subject_consistency', 'background_consistency', 'aesthetic_quality', 'imaging_quality', 'text_alignment', 'text_alignment_vqa'];
 
 interface BatchOut {
   technical: MetricResult[];
@@ -230,6 +242,10 @@ interface StageCtx {
   anchors: Anchors;
   batchSize: number;
   textEmbed?: Float32Array;
+  prompt: string | null;
+  /** Frame indices sent to the VQA model (model-sampled frames, spreadFrameIndices). */
+  vqaAt: Set<number>;
+  signal?: AbortSignal;
 }
 
 /** What one video's decode gave every dimension. */
@@ -259,6 +275,8 @@ class ModelStage implements FrameConsumer {
   readonly imaging = new MeanAcc();
   readonly imagingParts: Record<string, MeanAcc> = {};
   readonly errors: Partial<Record<ModelDim, string>> = {};
+  private readonly vqa: Promise<{ index: number; result: MetricResult }>[] = [];
+  private vqaDone: { index: number; result: MetricResult }[] = [];
 
   constructor(
     private readonly wants: Set<ModelDim>,
@@ -277,6 +295,16 @@ class ModelStage implements FrameConsumer {
     const p = encodePng(Buffer.from(f.rgb), f.width, f.height);
     p.catch(() => {});
     this.pending.push(p);
+    const { lm, prompt, vqaAt, anchors, signal } = this.ctx;
+    if (lm.vqa && prompt && vqaAt.has(f.index) && this.wants.has('text_alignment_vqa')) {
+      // remote and slow: asked now, beside the decode and the model batches, gathered in finish()
+      const index = f.index;
+      const q = p
+        .then((png) => lm.vqa!.ask(`data:image/png;base64,${asBuffer(png).toString('base64')}`, prompt, anchors.metrics.vqa_score, signal))
+        .then((result) => ({ index, result }));
+      q.catch(() => {});
+      this.vqa.push(q);
+    }
     if (this.pending.length >= this.ctx.batchSize) return this.flush();
   }
 
@@ -295,6 +323,7 @@ class ModelStage implements FrameConsumer {
   async finish(): Promise<void> {
     await this.flush();
     await this.chain;
+    this.vqaDone = await Promise.all(this.vqa);
   }
 
   private async pixels(pngs: Uint8Array[], p: Preprocess): Promise<{ data: Float32Array; dims: number[] }> {
@@ -358,6 +387,18 @@ class ModelStage implements FrameConsumer {
     if (o.dino && this.wants.has('subject_consistency')) for (const e of o.dino) this.subject.push(e);
   }
 
+  /** What the answered VQA requests cost (a failed dimension's answered frames were paid too); null: a model without a price. */
+  cost(): number | null {
+    let sum = 0;
+    for (const { result } of this.vqaDone) {
+      if (!result.available) continue;
+      const c = result.detail?.cost_usd;
+      if (typeof c !== 'number') return null;
+      sum += c;
+    }
+    return sum;
+  }
+
   results(plan: FramePlan, truncated: boolean): Partial<Record<ModelDim, DimensionResult>> {
     const { lm, anchors } = this.ctx;
     const r: Partial<Record<ModelDim, DimensionResult>> = {};
@@ -379,9 +420,15 @@ class ModelStage implements FrameConsumer {
         r[d] = failed(d) ?? aestheticResult(this.aesthetic, anchors, { id: lm.aesthetic.id, fileHashes: { ...lm.aesthetic.fileHashes, ...prefixedVision(lm.clip) } });
       else if (d === 'text_alignment' && lm.clip) r[d] = failed(d) ?? textAlignmentResult(this.text, anchors, { id: lm.clip.id, fileHashes: lm.clip.fileHashes }, truncated);
       else if (d === 'imaging_quality') r[d] = failed(d) ?? imagingResult(this.imaging, this.imagingParts);
+      else if (d === 'text_alignment_vqa' && lm.vqa) r[d] = vqaAlignmentResult(this.vqaDone, anchors, lm.vqa.model);
     }
     return r;
   }
+}
+
+function paidCost(stages: ModelStage[]): number | null {
+  const costs = stages.map((st) => st.cost());
+  return costs.includes(null) ? null : Math.round(costs.reduce<number>((a, c) => a + c!, 0) * 1e6) / 1e6;
 }
 
 const visionHashes = (m: ClipModel) => Object.fromEntries(Object.entries(m.fileHashes).filter(([k]) => k.includes('vision')));
@@ -396,6 +443,7 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
   const batchSize = Math.max(1, opts.batchSize ?? 8);
   const clipId = opts.clipModel ?? DEFAULT_CLIP_MODEL;
   const dinoId = opts.dinoModel ?? DINO_MODEL;
+  const vqaFrames = Math.max(1, Math.floor(opts.vqaFrames ?? DEFAULT_VQA_FRAMES));
   const maxDurationS = opts.maxDurationS ?? DEFAULT_MAX_DURATION_S;
   const ownHost = typeof opts.host !== 'object';
   let hostRef: InferenceHost | undefined;
@@ -444,6 +492,12 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
     } catch (e) {
       l.unavailable.subject_consistency = reason(e);
     }
+    if (opts.vqa === null) l.unavailable.text_alignment_vqa = 'VQAScore disabled';
+    else {
+      const v = opts.vqa ?? vqaConfigFromEnv(loadEnv());
+      if ('unavailable' in v) l.unavailable.text_alignment_vqa = v.unavailable;
+      else l.vqa = 'ask' in v ? v : createVqaAsker(v); // one client and one in-flight limit for every video
+    }
     for (const w of l.warnings) logger.warn(w);
     for (const [d, r] of Object.entries(l.unavailable)) logger.debug(`${d} unavailable: ${r}`);
     return l;
@@ -487,9 +541,10 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
     const wanted = MODEL_DIMS.filter((d) => {
       if (d === 'imaging_quality') return true;
       if (lm.unavailable[d]) return false;
+      if (d === 'text_alignment_vqa') return !!prompt && !!lm.vqa;
       return d !== 'text_alignment' || !!textEmbed;
     });
-    const ctx = { host, lm, anchors, batchSize, textEmbed };
+    const ctx: StageCtx = { host, lm, anchors, batchSize, textEmbed, prompt, vqaAt: new Set(spreadFrameIndices(plan, vqaFrames)), signal: o.signal };
     let a: Analysis;
     try {
       a = await analyse(path, plan, wanted, ctx, o);
@@ -514,6 +569,7 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
       else if (d === 'motion_smoothness') dims[d] = a.smooth;
       else if (modelResults[d]) dims[d] = modelResults[d]!;
       else if (d === 'text_alignment' && !lm.unavailable[d]) dims[d] = unavailableDimension(textError ?? 'no prompt given');
+      else if (d === 'text_alignment_vqa' && !lm.unavailable[d]) dims[d] = unavailableDimension('no prompt given');
       else dims[d] = unavailableDimension(lm.unavailable[d] ?? 'not computed');
     }
     const own = combineDimensions(dims, weights, commonDimensions([dims], weights));
@@ -534,6 +590,7 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
       },
       prompt,
       prompt_truncated: truncated,
+      cost_usd: paidCost(a.stages),
       scored_at: new Date().toISOString(),
       duration_ms: Date.now() - started,
     };
@@ -644,6 +701,7 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
       if (l.clip) models.clip = { id: l.clip.id, file_hashes: l.clip.fileHashes };
       if (l.aesthetic) models.aesthetic = { id: l.aesthetic.id, file_hashes: l.aesthetic.fileHashes };
       if (l.dino) models.dino = { id: l.dino.id, file_hashes: l.dino.fileHashes };
+      if (l.vqa) models.vqa = { id: l.vqa.model, file_hashes: {} };
       const devices = [l.clip?.vision.device, l.dino?.session.device].filter(Boolean);
       return {
         device: devices[0] ?? deviceLabel(device),
@@ -718,6 +776,10 @@ export interface ScoreVideosResult {
   warnings: string[];
   model_errors: string[];
   prompt_truncated: boolean;
+  /** What the set's paid requests (VQAScore) cost, USD. */
+  cost_usd: number;
+  /** A model without a price in prices.json answered: the real cost is higher. */
+  cost_is_lower_bound: boolean;
 }
 
 /** Rank order of scored items: rank_key descending, ties by `tie` ascending; unscorable last. */
@@ -807,6 +869,8 @@ export async function scoreVideos(paths: string[], opts: ScoreVideosOptions = {}
       warnings: avail.warnings,
       model_errors: avail.model_errors,
       prompt_truncated: scored.some((r) => r.scores!.prompt_truncated),
+      cost_usd: Math.round(scored.reduce((a, r) => a + (r.scores!.cost_usd ?? 0), 0) * 1e6) / 1e6,
+      cost_is_lower_bound: scored.some((r) => r.scores!.cost_usd === null),
     };
   } finally {
     if (!opts.scorer) await scorer.close();

@@ -57,7 +57,7 @@ export function estimateRun(stages: readonly Stage[], o: RunOptions): { stages: 
         return { stage, cost_usd: c === undefined ? null : c, basis: `${o.num_clips} clips × ${o.num_video_attempts} attempts ≈ ${seconds} s of ${o.video_model}` };
       }
       case 'video-scoring':
-        return { stage, cost_usd: 0, basis: 'local models' };
+        return { stage, cost_usd: 0, basis: 'local models (VQAScore calls on a few frames per video, when configured, are extra)' };
     }
   });
   const total = out.reduce((s, e) => s + (e.cost_usd ?? 0), 0);

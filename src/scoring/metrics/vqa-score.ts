@@ -8,7 +8,6 @@
 import type { Env } from '../../config/env.js';
 import { toScale, type AnchorRange } from '../anchors.js';
 import type { MetricResult } from '../types.js';
-import { mapPool } from '../../lib/pool.js';
 import { tokenCost } from '../../config/prices.js';
 import { redact } from '../../lib/secrets.js';
 
@@ -56,28 +55,51 @@ export async function toDataUrl(bytes: Uint8Array): Promise<string> {
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
-export async function vqaScores(cfg: VqaConfig, images: VqaImage[], prompt: string, anchors: AnchorRange): Promise<MetricResult[]> {
-  const { default: OpenAI } = await import('openai');
-  const client = new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: cfg.maxRetries, timeout: cfg.timeoutMs });
-  const question = vqaQuestion(prompt);
-  return mapPool(images, cfg.concurrency, async (img): Promise<MetricResult> => {
+/** One VQA endpoint: a client made once, at most `cfg.concurrency` requests in flight however many callers share it. */
+export interface VqaAsker {
+  readonly model: string;
+  /** P(yes) for one image (a data URL) and prompt; a failure is an unavailable result with the reason, never a throw. */
+  ask(dataUrl: string, prompt: string, anchors: AnchorRange, signal?: AbortSignal): Promise<MetricResult>;
+}
+
+export function createVqaAsker(cfg: VqaConfig): VqaAsker {
+  let clientP: Promise<import('openai').default> | undefined;
+  const client = () => (clientP ??= import('openai').then(({ default: OpenAI }) => new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: cfg.maxRetries, timeout: cfg.timeoutMs })));
+  // a counting semaphore: the limit holds across every video and image that shares this asker
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const acquire = async () => {
+    while (active >= Math.max(1, cfg.concurrency)) await new Promise<void>((r) => waiting.push(r));
+    active++;
+  };
+  const release = () => {
+    active--;
+    waiting.shift()?.();
+  };
+
+  async function ask(dataUrl: string, prompt: string, anchors: AnchorRange, signal?: AbortSignal): Promise<MetricResult> {
+    const question = vqaQuestion(prompt);
+    await acquire();
     try {
-      const res = await client.chat.completions.create({
-        model: cfg.model,
-        messages: [
-          {
-            role: 'user',
-            content: [
-              { type: 'image_url', image_url: { url: img.dataUrl } },
-              { type: 'text', text: question },
-            ],
-          },
-        ],
-        max_tokens: 1,
-        temperature: 0,
-        logprobs: true,
-        top_logprobs: 20,
-      });
+      const res = await (await client()).chat.completions.create(
+        {
+          model: cfg.model,
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'image_url', image_url: { url: dataUrl } },
+                { type: 'text', text: question },
+              ],
+            },
+          ],
+          max_tokens: 1,
+          temperature: 0,
+          logprobs: true,
+          top_logprobs: 20,
+        },
+        { signal },
+      );
       const first = res.choices[0]?.logprobs?.content?.[0];
       if (!first) return { available: false, reason: `${cfg.model} returned no logprobs (the endpoint must support logprobs/top_logprobs)` };
       const top = first.top_logprobs?.length ? first.top_logprobs : [{ token: first.token, logprob: first.logprob }];
@@ -99,9 +121,18 @@ export async function vqaScores(cfg: VqaConfig, images: VqaImage[], prompt: stri
         },
       };
     } catch (e) {
+      if (signal?.aborted) throw e; // cancelled: the caller's job stops, nothing to record
       const status = (e as { status?: number }).status;
       // provider error text can echo what it was sent: redact before it reaches a trace
       return { available: false, reason: redact(`VQAScore request failed${status ? ` (HTTP ${status})` : ''}: ${String((e as Error).message ?? e).split('\n')[0]}`) };
+    } finally {
+      release();
     }
-  });
+  }
+  return { model: cfg.model, ask };
+}
+
+export async function vqaScores(cfg: VqaConfig | VqaAsker, images: VqaImage[], prompt: string, anchors: AnchorRange): Promise<MetricResult[]> {
+  const asker = 'ask' in cfg ? cfg : createVqaAsker(cfg);
+  return Promise.all(images.map((img) => asker.ask(img.dataUrl, prompt, anchors)));
 }
