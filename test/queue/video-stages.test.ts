@@ -8,6 +8,7 @@ import { QueueContext } from '../../queues/context.js';
 import { RunOptionsSchema, summaryFor, type RunSpec } from '../../queues/payloads.js';
 import { childJobId, enqueueRun } from '../../queues/runs.js';
 import { watchRun } from '../../queues/watch.js';
+import { loadEnv } from '../../src/config/env.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { probeVideo } from '../../src/video/ffmpeg.js';
 import { StoryboardMotionFileSchema } from '../../src/video-prompt/storyboard-mode.js';
@@ -15,6 +16,7 @@ import { readCheckpoint } from '../../src/workflow/records.js';
 import { startWorkers } from '../../workers/host.js';
 import { BUILT_QUEUES } from '../../workers/registry.js';
 import { imageScorerFor, videoScorerFor } from '../../workers/scoring-models.js';
+import { startFakeOpenAI, type FakeOpenAIServer } from '../fakes/openai-server.js';
 import { cleanPrefix, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { writeTinyModels } from '../helpers/tiny-models.js';
 
@@ -22,22 +24,30 @@ import { writeTinyModels } from '../helpers/tiny-models.js';
  * Stages 4 and 5 of a full run on real Redis, offline: the video prompt loop per storyboard clip,
  * then one `attempt` job per clip × attempt on the video-generation queue making animatics that
  * start and end on the storyboard's frames, then video scoring ranking each clip on the models
- * image scoring already holds (tiny CLIP and aesthetic head built here; one inference host).
+ * image scoring already holds (tiny CLIP and aesthetic head built here; one inference host) and
+ * a VQA vision model configured the way a user does (LOOP_VQA_*, here a fake OpenAI server).
  */
 const prefix = uniquePrefix('video-stages');
 let ctx: QueueContext;
 let root: string;
-const modelsEnv = process.env.LOOP_MODELS_DIR;
+const VQA_ENV = ['LOOP_MODELS_DIR', 'LOOP_VQA_MODEL', 'LOOP_VQA_BASE_URL', 'LOOP_VQA_API_KEY'] as const;
+const savedEnv = Object.fromEntries(VQA_ENV.map((k) => [k, process.env[k]]));
+const VQA_KEY = 'sk-stage-vqa-secret-0123456789';
+let vqa: FakeOpenAIServer;
 
 beforeAll(async () => {
   ctx = new QueueContext(REDIS_URL, prefix);
   root = await mkdtemp(join(tmpdir(), 'loop-video-stages-'));
   writeTinyModels(join(root, 'models'));
-  process.env.LOOP_MODELS_DIR = join(root, 'models');
+  vqa = await startFakeOpenAI({ responder: () => ({ logprobs: [{ token: 'Yes', logprob: Math.log(0.8), top_logprobs: [{ token: 'Yes', logprob: Math.log(0.8) }] }] }) });
+  Object.assign(process.env, { LOOP_MODELS_DIR: join(root, 'models'), LOOP_VQA_MODEL: 'gpt-4o-mini', LOOP_VQA_BASE_URL: vqa.baseURL, LOOP_VQA_API_KEY: VQA_KEY });
+  loadEnv({ fresh: true });
 });
 afterAll(async () => {
-  if (modelsEnv === undefined) delete process.env.LOOP_MODELS_DIR;
-  else process.env.LOOP_MODELS_DIR = modelsEnv;
+  for (const k of VQA_ENV) if (savedEnv[k] === undefined) delete process.env[k];
+  else process.env[k] = savedEnv[k];
+  loadEnv({ fresh: true });
+  await vqa.close();
   await ctx.close();
   await cleanPrefix(prefix);
 });
@@ -90,8 +100,14 @@ describe('the video stages in a full run', () => {
     const vs = summaryFor(view.stages, 'video-scoring')!;
     expect(vs.outputs.ordering).toBe('rank');
     expect(vs.outputs.best_per_clip).toEqual({ clip_001: 'stage_5_video_generation/clip_001/video_001.mp4', clip_002: 'stage_5_video_generation/clip_002/video_001.mp4' });
-    expect(vs.outputs.dimensions_available).toEqual(expect.arrayContaining(['temporal_flickering', 'dynamic_degree', 'background_consistency', 'text_alignment', 'aesthetic_quality']));
+    expect(vs.outputs.dimensions_available).toEqual(expect.arrayContaining(['temporal_flickering', 'dynamic_degree', 'background_consistency', 'text_alignment', 'text_alignment_vqa', 'aesthetic_quality']));
     expect(Object.keys(vs.outputs.dimensions_unavailable)).toEqual(['subject_consistency']); // no DINO installed
+    // VQAScore: 4 frames of each of the 4 videos (image scoring asked about each image before), each costed
+    // at gpt-4o-mini's prices for the fake's usage (100 in, 50 out)
+    const call = (100 * 0.15 + 50 * 0.6) / 1e6;
+    const videoCalls = vqa.requests.filter((r) => r.at >= Date.parse(vs.started_at));
+    expect(videoCalls).toHaveLength(16);
+    expect(vs.cost_usd).toBeCloseTo(16 * call, 12);
     expect(vs.outputs.continuity).not.toBeNull();
     for (const clip of ['clip_001', 'clip_002']) {
       const best = JSON.parse(await readFile(join(dir, 'stage_5_video_generation', clip, 'video_001_metadata.json'), 'utf8'));
@@ -105,6 +121,7 @@ describe('the video stages in a full run', () => {
     expect((job?.data as { kind?: string }).kind).toBe('attempt'); // what the worker routes by
     expect(await job?.getState()).toBe('completed');
     const cp = await readCheckpoint(join(dir, 'workflow_checkpoint.json'));
+    expect(JSON.stringify(cp)).not.toContain(VQA_KEY);
     expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring']);
     expect(cp.artifacts.map((a) => a.path)).toContain('stage_5_video_generation/clip_002/video_002.mp4');
   }, 120_000);
