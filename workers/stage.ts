@@ -54,6 +54,8 @@ export interface StageContext<P = unknown> {
   spec: RunSpec;
   /** This process's absolute run directory (spec.run_dir resolved against its LOOP_OUTPUT_DIR). */
   runDir: string;
+  /** That LOOP_OUTPUT_DIR (the generation and score cache live under it). */
+  outputRoot: string;
   /** Absolute folder of this stage; summaries name it relative to runDir. */
   stageDir: string;
   /** The fan-out plan, read back from the stage folder (see FanOut.planFile). */
@@ -146,6 +148,7 @@ export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
       job,
       spec,
       runDir,
+      outputRoot: env.outputRoot,
       stageDir: join(runDir, STAGE_DIRS[stage]),
       plan: undefined,
       previous: [],

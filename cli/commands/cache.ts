@@ -56,7 +56,7 @@ export function register(program: Command): void {
         else {
           const w = (line: string) => process.stdout.write(termSafe(line) + '\n');
           w(`cache: ${s.dir}`);
-          w(`entries: ${s.entries} (${s.images} image${s.images === 1 ? '' : 's'}, ${s.videos} video${s.videos === 1 ? '' : 's'}${s.unreadable ? `, ${s.unreadable} unreadable` : ''}) · ${formatBytes(s.bytes)}`);
+          w(`entries: ${s.entries} (${s.images} image${s.images === 1 ? '' : 's'}, ${s.videos} video${s.videos === 1 ? '' : 's'}${s.video_scores ? `, ${s.video_scores} video score${s.video_scores === 1 ? '' : 's'}` : ''}${s.unreadable ? `, ${s.unreadable} unreadable` : ''}) · ${formatBytes(s.bytes)}`);
           w(`first made for: $${s.original_cost_usd.toFixed(4)} (what re-making them all would cost)`);
           w(`last used: oldest ${when(s.oldest_use)}, newest ${when(s.newest_use)}`);
         }

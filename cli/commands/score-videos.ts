@@ -17,6 +17,8 @@ const Opts = z.object({
   maxDuration: z.number().positive().default(120),
   batchSize: z.number().int().min(1).max(64).default(8),
   vqaFrames: z.number().int().min(1).max(16).default(4),
+  /** false with --no-cache (commander's name for the switch). */
+  cache: z.boolean().optional(),
   json: z.boolean().optional(),
   verbose: z.boolean().optional(),
 });
@@ -46,6 +48,7 @@ export function register(program: Command): void {
     .option('--max-duration <s>', 'videos longer than this many seconds are not scored', floatArg('--max-duration', 0.1, 3600), 120)
     .option('--batch-size <n>', 'frames per model run', intArg('--batch-size', 1, 64), 8)
     .option('--vqa-frames <n>', 'frames per video asked of the VQA model (LOOP_VQA_MODEL), 1–16; a paid request each', intArg('--vqa-frames', 1, 16), 4)
+    .option('--no-cache', 'score every video again instead of reusing the scores of the same bytes (LOOP_OUTPUT_DIR/.cache)')
     .option('--json', 'print the result as JSON on stdout')
     .option('-v, --verbose', 'detailed logs on stderr')
     .addHelpText(
@@ -77,8 +80,10 @@ export function register(program: Command): void {
           const avail = await scorer.availability();
           if (avail.model_errors.length) throw new LoopError('MODEL', `${avail.model_errors[0]}${avail.model_errors.length > 1 ? ` (and ${avail.model_errors.length - 1} more)` : ''}; run \`loop models verify\``);
           const progress = await (await import('../progress.js')).batchProgress('scoring', 'videos');
+          const { GenerationCache } = await import('../../src/cache/generation-cache.js');
           const result = await rankVideoFolder(dir, {
             scorer,
+            cache: o.cache === false ? null : GenerationCache.at(env.LOOP_OUTPUT_DIR),
             prompt: prompt ?? null,
             logger: log,
             onProgress: (done, total) => progress.update(done, total),
@@ -110,6 +115,7 @@ export function register(program: Command): void {
             if (result.continuity)
               for (const p of result.continuity.pairs) process.stdout.write(`continuity clip ${p.from_clip} → ${p.to_clip}: ${p.value.toFixed(1)}${result.continuity.substitute ? ' (substitute: histogram + pixels)' : ''}\n`);
             for (const [d, why] of Object.entries(result.dimensions_unavailable)) process.stdout.write(`unavailable: ${t(d)}: ${t(String(why))}\n`);
+            if (result.cache_hits) process.stdout.write(`${result.cache_hits} of ${result.videos.length} videos scored before: their scores came from the cache (--no-cache scores them again)\n`);
             if (result.cost_usd > 0 || result.cost_is_lower_bound) process.stdout.write(`VQAScore requests: $${result.cost_usd.toFixed(4)}${result.cost_is_lower_bound ? ' or more (a model without a price in prices.json)' : ''}\n`);
           }
           if (result.unscorable.length === result.videos.length) return ExitCode.FAILED;

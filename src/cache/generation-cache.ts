@@ -56,7 +56,8 @@ const KEY_RE = /^[0-9a-f]{64}$/;
 const RecordSchema = z.object({
   schema_version: z.literal(RECORD_VERSION),
   key: z.string().regex(KEY_RE),
-  kind: z.enum(['image', 'video']),
+  /** video-score: a video's scores (src/video-scoring/score-cache.ts), not generated media. */
+  kind: z.enum(['image', 'video', 'video-score']),
   backend: z.string(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(KEY_RE),
@@ -98,6 +99,7 @@ export interface CacheStats {
   bytes: number;
   images: number;
   videos: number;
+  video_scores: number;
   /** Entries whose record does not parse (they miss; prune's max-size still counts them). */
   unreadable: number;
   /** Sum of what the entries originally cost (what re-making them all would cost again). */
@@ -242,6 +244,7 @@ export class GenerationCache {
     const { entries } = await this.scan();
     let images = 0;
     let videos = 0;
+    let scores = 0;
     let unreadable = 0;
     let cost = 0;
     for (const e of entries) {
@@ -254,7 +257,8 @@ export class GenerationCache {
         continue;
       }
       if (r.data.kind === 'image') images++;
-      else videos++;
+      else if (r.data.kind === 'video') videos++;
+      else scores++;
       cost += r.data.original_cost_usd ?? 0;
     }
     const uses = entries.map((e) => e.lastUsedMs).sort((a, b) => a - b);
@@ -264,6 +268,7 @@ export class GenerationCache {
       bytes: entries.reduce((s, e) => s + e.bytes, 0),
       images,
       videos,
+      video_scores: scores,
       unreadable,
       original_cost_usd: Math.round(cost * 1e6) / 1e6,
       oldest_use: uses.length ? new Date(uses[0]!).toISOString() : null,
@@ -335,18 +340,26 @@ export async function cacheForRun(runDir: string, outputRoot: string): Promise<G
 const fingerprints = new Map<string, Promise<string>>();
 
 /**
- * A hash of an offline renderer's own code: the "model version" of the sketch and the animatic,
- * so a change to how they draw or encode misses instead of serving yesterday's rendering.
+ * A hash of an offline renderer's own code: the "model version" of the sketch and the animatic
+ * (and of the video scorer's dimensions), so a change to how they draw, encode or measure misses
+ * instead of serving yesterday's result.
  * Resolved next to this module (src/ under vitest, dist/src/ when built).
  */
-export function rendererFingerprint(name: 'sketch' | 'animatic'): Promise<string> {
+const FINGERPRINT_PARTS = {
+  sketch: ['generation/sketch-backend', 'generation/previz/'],
+  animatic: ['video/animatic', 'video/ffmpeg'],
+  // what turns a video's frames into its dimensions (the score cache's "model version")
+  'video-scoring': ['video-scoring/', 'scoring/metrics/', 'scoring/clip', 'scoring/preprocess', 'scoring/anchors', 'video/ffmpeg'],
+} as const;
+
+export function rendererFingerprint(name: keyof typeof FINGERPRINT_PARTS): Promise<string> {
   let p = fingerprints.get(name);
   if (!p) {
     p = (async () => {
       const self = fileURLToPath(import.meta.url);
       const ext = extname(self);
       const src = resolve(dirname(self), '..');
-      const parts = name === 'sketch' ? ['generation/sketch-backend', 'generation/previz/'] : ['video/animatic', 'video/ffmpeg'];
+      const parts = FINGERPRINT_PARTS[name];
       const files: string[] = [];
       for (const part of parts) {
         if (part.endsWith('/')) {

@@ -100,6 +100,8 @@ export interface RankVideoFolderResult {
   /** What the paid requests (VQAScore) cost, USD; a lower bound when cost_is_lower_bound. */
   cost_usd: number;
   cost_is_lower_bound: boolean;
+  /** Videos whose scores came from the score cache (the same bytes scored before). */
+  cache_hits: number;
   /** Folder mode: where the scores were written. */
   scores_file: string | null;
   renamed: { from: string; to: string }[];
@@ -394,6 +396,7 @@ function common(r: ScoreVideosResult) {
     model_errors: r.model_errors,
     cost_usd: r.cost_usd,
     cost_is_lower_bound: r.cost_is_lower_bound,
+    cache_hits: r.cache_hits,
   };
 }
 
@@ -470,10 +473,11 @@ async function rankGeneration(dir: string, rels: string[], opts: RankVideosOptio
   const entries = clips.flatMap((c) => [...c.metas].sort((a, b) => a.attempt - b.attempt).map((m) => ({ c, m, path: join(c.path, m.file) })));
   const present = entries.filter((e) => existsSync(e.path));
   const promptOf = new Map(present.map((e) => [e.path, e.m.prompt]));
+  const shaOf = new Map(present.map((e) => [e.path, e.m.sha256])); // checkClip verified each against its file
   const wantContinuity = opts.continuity ?? clips.length > 1;
   const r = await scoreVideos(
     present.map((e) => e.path),
-    { ...opts, prompt: opts.prompt ?? null, promptFor: opts.prompt ? undefined : (p) => promptOf.get(p), boundary: wantContinuity },
+    { ...opts, prompt: opts.prompt ?? null, promptFor: opts.prompt ? undefined : (p) => promptOf.get(p), sha256For: (p) => shaOf.get(p), boundary: wantContinuity },
   );
   const scoredOf = new Map<string, ScoredVideo>(r.videos.map((v) => [v.path, v]));
   const renamed: { from: string; to: string }[] = [];
@@ -599,6 +603,7 @@ async function writeTrace(
       device_warnings: r.warnings,
       cost_usd: r.cost_usd,
       cost_is_lower_bound: r.cost_is_lower_bound,
+      cache_hits: r.cache_hits,
       ranking: 'per clip, rank_key descending (the overall from unclamped dimension values); ties by lower attempt; unscorable videos last in attempt order',
       unscorable,
       renamed,

@@ -24,7 +24,9 @@
  */
 import { join } from 'node:path';
 import { loadEnv } from '../config/env.js';
+import type { GenerationCache } from '../cache/generation-cache.js';
 import { LoopError } from '../errors.js';
+import { sha256File } from '../lib/hash.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { modelDir, resolveModelsDir } from '../models/store.js';
 import { loadAnchors, type Anchors } from '../scoring/anchors.js';
@@ -131,8 +133,10 @@ export interface VideoScores {
   };
   prompt: string | null;
   prompt_truncated: boolean;
-  /** Paid requests (VQAScore) for this video, USD; null: a model without a price (see the dimension). */
+  /** Paid requests (VQAScore) for this video, USD; null: a model without a price (see the dimension). 0 on a cache hit. */
   cost_usd: number | null;
+  /** Set when these scores came from the score cache (score-cache.ts) instead of a decode. */
+  cache?: { status: 'hit'; key: string; original_cost_usd: number | null; cached_at: string };
   scored_at: string;
   duration_ms: number;
 }
@@ -144,6 +148,8 @@ export interface VideoScoreResult {
   error?: string;
   /** First and last frames (working size), when asked for (storyboard continuity). */
   boundary?: BoundaryFrames;
+  /** Every dimension ran without a transient failure (a model run, a VQA request): safe to cache. */
+  cacheable?: boolean;
 }
 
 export interface ScoreOneOptions {
@@ -157,6 +163,8 @@ export interface ScoreOneOptions {
 export interface VideoScorer {
   score(path: string, o?: ScoreOneOptions): Promise<VideoScoreResult>;
   availability(): Promise<VideoAvailability>;
+  /** What decides this scorer's dimensions for a given video and prompt (the score cache's key). */
+  identity(): Promise<Record<string, unknown>>;
   /** CLIP image embeddings of raw frames (storyboard continuity), or why not. */
   embedFrames: FrameEmbedder;
   readonly weights: Partial<Record<DimensionId, number>>;
@@ -387,6 +395,11 @@ class ModelStage implements FrameConsumer {
     if (o.dino && this.wants.has('subject_consistency')) for (const e of o.dino) this.subject.push(e);
   }
 
+  /** No model run failed and every VQA request was answered. */
+  clean(): boolean {
+    return !Object.keys(this.errors).length && this.vqaDone.every((v) => v.result.available);
+  }
+
   /** What the answered VQA requests cost (a failed dimension's answered frames were paid too); null: a model without a price. */
   cost(): number | null {
     let sum = 0;
@@ -595,7 +608,7 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
       duration_ms: Date.now() - started,
     };
     const b = a.boundary;
-    return { path, scores, ...(b ? { boundary: b } : {}) };
+    return { path, scores, ...(b ? { boundary: b } : {}), cacheable: !textError && a.stages.every((st) => st.clean()) };
   }
 
   /** Decode + every dimension's frames: in an analysis thread when there is one, else on this thread. */
@@ -695,6 +708,21 @@ export function createVideoScorer(opts: VideoScorerOptions = {}): VideoScorer {
   return {
     score,
     embedFrames,
+    async identity() {
+      const l = await ensure();
+      const { scoringCodeFingerprint } = await import('./score-cache.js');
+      const models = (m: { id: string; fileHashes: Record<string, string> } | undefined) => (m ? { id: m.id, file_hashes: m.fileHashes } : null);
+      return {
+        code: await scoringCodeFingerprint(),
+        anchors: `${VIDEO_ANCHORS_VERSION}+${anchors.version}`,
+        device: deviceLabel(device),
+        plan: { max_side: opts.maxSide ?? null, flow_width: opts.flowWidth ?? null, max_model_frames: opts.maxModelFrames ?? null, max_duration_s: maxDurationS },
+        clip: models(l.clip),
+        aesthetic: models(l.aesthetic),
+        dino: models(l.dino),
+        vqa: l.vqa ? { model: l.vqa.model, frames: vqaFrames } : null,
+      };
+    },
     async availability() {
       const l = await ensure();
       const models: VideoAvailability['models'] = {};
@@ -744,6 +772,10 @@ export interface ScoreVideosOptions extends VideoScorerOptions {
   scorer?: VideoScorer;
   boundary?: boolean;
   decode?: 'once' | 'per-dimension';
+  /** Reuse and store each video's scores by content (score-cache.ts); null or absent: score every video. */
+  cache?: GenerationCache | null;
+  /** A video's sha256 when the caller already verified it (generation metadata); else the file is hashed. */
+  sha256For?: (path: string) => string | undefined;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -780,6 +812,8 @@ export interface ScoreVideosResult {
   cost_usd: number;
   /** A model without a price in prices.json answered: the real cost is higher. */
   cost_is_lower_bound: boolean;
+  /** Videos whose scores came from the score cache. */
+  cache_hits: number;
 }
 
 /** Rank order of scored items: rank_key descending, ties by `tie` ascending; unscorable last. */
@@ -807,7 +841,10 @@ export async function scoreVideos(paths: string[], opts: ScoreVideosOptions = {}
     const avail = await scorer.availability();
     const results: VideoScoreResult[] = new Array(paths.length);
     opts.onProgress?.(0, paths.length);
-    let next = 0, done = 0;
+    const cache = opts.cache && (opts.decode ?? 'once') === 'once' ? opts.cache : null;
+    const identity = cache ? await scorer.identity() : null;
+    const sc = cache ? await import('./score-cache.js') : null;
+    let next = 0, done = 0, hits = 0;
     let failed: { e: unknown } | undefined;
     const lane = async () => {
       while (!failed && next < paths.length) {
@@ -815,7 +852,16 @@ export async function scoreVideos(paths: string[], opts: ScoreVideosOptions = {}
         const p = paths[i]!;
         const prompt = opts.promptFor?.(p) ?? opts.prompt ?? null;
         try {
-          results[i] = await scorer.score(p, { prompt, boundary: opts.boundary, decode: opts.decode, signal: opts.signal });
+          const key = cache ? await cacheKey(p, prompt) : null;
+          const hit = key ? await sc!.lookupVideoScore(cache!, key.key).catch(() => null) : null;
+          if (hit) {
+            hits++;
+            results[i] = { path: p, scores: hit.scores, ...(hit.boundary ? { boundary: hit.boundary } : {}) };
+          } else {
+            const r = (results[i] = await scorer.score(p, { prompt, boundary: opts.boundary, decode: opts.decode, signal: opts.signal }));
+            // a cache that cannot be written is not this video's failure
+            if (key && r.scores && r.cacheable) await sc!.storeVideoScore(cache!, key, r.scores, r.boundary).catch(() => undefined);
+          }
         } catch (e) {
           failed ??= { e }; // aborted, or no ffmpeg at all: the others in flight finish, no new one starts
           return;
@@ -823,6 +869,10 @@ export async function scoreVideos(paths: string[], opts: ScoreVideosOptions = {}
         opts.onProgress?.(++done, paths.length);
       }
     };
+    async function cacheKey(p: string, prompt: string | null) {
+      const sha = opts.sha256For?.(p) ?? (await sha256File(p).catch(() => null));
+      return sha ? sc!.videoScoreKey({ identity: identity!, video: { sha256: sha }, prompt, boundary: !!opts.boundary }) : null;
+    }
     await Promise.all(Array.from({ length: lanes }, lane));
     if (failed) throw failed.e;
     const weights = scorer.weights;
@@ -871,6 +921,7 @@ export async function scoreVideos(paths: string[], opts: ScoreVideosOptions = {}
       prompt_truncated: scored.some((r) => r.scores!.prompt_truncated),
       cost_usd: Math.round(scored.reduce((a, r) => a + (r.scores!.cost_usd ?? 0), 0) * 1e6) / 1e6,
       cost_is_lower_bound: scored.some((r) => r.scores!.cost_usd === null),
+      cache_hits: hits,
     };
   } finally {
     if (!opts.scorer) await scorer.close();

@@ -125,6 +125,8 @@ export const STAGE_OUTPUTS = {
     device: z.string(),
     worker: z.string(),
     scorer_session_loads: z.number().int().nonnegative(),
+    /** Videos whose scores came from the score cache (the same bytes scored before: no decode, no VQA call). */
+    scores_from_cache: z.number().int().nonnegative().default(0),
   }),
 } satisfies Partial<Record<Stage, z.ZodType>>;
 
