@@ -28,8 +28,10 @@ async function setup(raw: unknown) {
   // a models folder that is a file: one line, exit 4 (LOOP_MODELS_DIR) or 3 (--models-dir)
   const modelsDir = resolveCheckedModelsDir(o.modelsDir, env);
   const manifest = await loadManifest(o.manifest);
-  return { o, manifest, modelsDir };
+  return { o, manifest, modelsDir, vqaModel: env.LOOP_VQA_MODEL ?? null };
 }
+
+const VQA_METRICS = ['vqa_score', 'text_alignment_vqa'];
 
 /** Manifest text (ids, instructions, paths: a --manifest may be anyone's file) for the terminal. */
 const t = (text: unknown) => termSafe(String(text ?? ''));
@@ -51,12 +53,12 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExamples:\n  npx loop models list\n  npx loop models list --models-dir ./my_models --json')
     .action(
     action(async (raw: unknown) => {
-      const { o, manifest, modelsDir } = await setup(raw);
+      const { o, manifest, modelsDir, vqaModel } = await setup(raw);
       const { modelState } = await import('../../src/models/store.js');
       const states = await Promise.all(manifest.models.map((m) => modelState(modelsDir, m)));
       if (o.json) {
         process.stdout.write(
-          jsonForTerminal({ models_dir: modelsDir, models: manifest.models.map((m, i) => ({ id: m.id, role: m.role, metrics: m.metrics, obtain: m.obtain, ...states[i] })) }) + '\n',
+          jsonForTerminal({ models_dir: modelsDir, models: manifest.models.map((m, i) => ({ id: m.id, role: m.role, metrics: m.metrics, obtain: m.obtain, ...states[i] })), vqa: { model: vqaModel, metrics: VQA_METRICS } }) + '\n',
         );
         return 0;
       }
@@ -74,6 +76,8 @@ export function register(program: Command): void {
         for (const m of missing)
           process.stdout.write(m.obtain === 'download' ? `${t(m.id)}: loop models pull ${t(m.id)}\n` : `${t(m.id)}: ${m.instructions ? t(m.instructions) : 'see models/README.md'}\n`);
       }
+      // the one metric that is a remote model, not a file here
+      process.stdout.write(`\nVQAScore (${VQA_METRICS.join(', ')}): a vision chat model, no file: ${vqaModel ? `LOOP_VQA_MODEL=${t(vqaModel)}` : 'LOOP_VQA_MODEL is unset (set it to use VQAScore)'}\n`);
       return 0;
     }),
   );

@@ -67,6 +67,10 @@ describe('loop models', () => {
       ['pickscore', 'missing'],
       ['laion-aesthetic-v2', 'present'],
     ]);
+    // VQAScore is a remote model: the list says which one is configured, or how to configure one
+    expect(r.stdout).toMatch(/VQAScore \(vqa_score, text_alignment_vqa\): .*LOOP_VQA_MODEL is unset/);
+    const v = await runCli(['models', 'list', '--manifest', manifestPath, '--json'], { env: { LOOP_MODELS_DIR: join(root, 'models'), LOOP_VQA_MODEL: 'gpt-4o-mini' } });
+    expect(JSON.parse(v.stdout).vqa).toEqual({ model: 'gpt-4o-mini', metrics: ['vqa_score', 'text_alignment_vqa'] });
   });
 
   it('verify refuses a wrong sha256 with exit code 10 and reports unpinned files', async () => {
