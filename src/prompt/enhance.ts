@@ -1,17 +1,17 @@
 import { z } from 'zod';
 import { withFeedback } from './feedback.js';
-import { loadEnv, type Env } from '../config/env.js';
-import { AGENT_BACKEND_NAMES, requireBackendKey, resolveBackend, type AgentBackendName } from '../config/backends.js';
-import { LoopError, errorLine, isLoopError } from '../errors.js';
+import type { Env } from '../config/env.js';
+import { AGENT_BACKEND_NAMES, resolveBackend, type AgentBackendName } from '../config/backends.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { redactValue } from '../lib/secrets.js';
 import type { RetryPolicy } from '../lib/retry.js';
-import { CostLedger, type StageTiming } from '../runs/ledger.js';
+import { CostLedger } from '../runs/ledger.js';
 import { assessPrompt, DEFAULT_SKIP_THRESHOLD } from './assess.js';
-import { runFeedbackLoop, type CreativeAgent, type CriticAgent, type LoopIteration } from './loop.js';
+import type { CreativeAgent, CriticAgent } from './loop.js';
 import { createOfflineCinematographer, OFFLINE_CREATIVE_MODEL } from './offline-cinematographer.js';
 import { createRubricCritic, OFFLINE_CRITIC_MODEL } from './rubric-critic.js';
-import { SUMMARY_FILE, TraceWriter } from './trace.js';
+import { assertLoopSettings, openAIAccess, PromptStageRun, summaryRoundsShape } from './stage.js';
+import { TraceWriter } from './trace.js';
 import { CritiqueSchema, ScoresSchema, type Brand, type Critique } from './types.js';
 import { aspectRatioIn } from '../generation/metadata.js';
 
@@ -66,8 +66,6 @@ export interface EnhanceOptions {
   feedback?: { text: string; revising: string };
 }
 
-const UsageSchema = z.object({ input_tokens: z.number().int().nonnegative(), output_tokens: z.number().int().nonnegative(), calls: z.number().int().nonnegative() });
-
 export const PromptTraceSummarySchema = z.object({
   schema_version: z.literal(1),
   original_prompt: z.string(),
@@ -87,48 +85,12 @@ export const PromptTraceSummarySchema = z.object({
   settings: z.object({ max_iterations: z.number().int(), threshold: z.number(), skip_threshold: z.number() }),
   initial_assessment: CritiqueSchema.extend({ method: z.literal('rule-based') }),
   skipped_enhancement: z.boolean(),
-  iterations: z.array(
-    z.object({
-      iteration: z.number().int().positive(),
-      agent1_file: z.string(),
-      agent2_file: z.string(),
-      prompt: z.string(),
-      scores: ScoresSchema,
-      feedback: z.array(z.string()),
-      flags: z.array(z.string()),
-      agent1_notes: z.array(z.string()),
-      started_at: z.string(),
-      ended_at: z.string(),
-      duration_ms: z.number().nonnegative(),
-      usage: UsageSchema,
-      cost_usd: z.number().nullable(),
-    }),
-  ),
-  best_iteration: z.number().int().nullable(),
-  final_scores: ScoresSchema.nullable(),
-  stop_reason: z.enum(['threshold_met', 'no_improvement', 'max_iterations', 'initial_score_above_skip_threshold', 'error']),
-  error: z.object({ kind: z.string(), message: z.string() }).nullable(),
-  total_iterations: z.number().int().nonnegative(),
-  cost: z.object({
-    total_cost_usd: z.number(),
-    total_is_lower_bound: z.boolean(),
-    by_stage: z.record(z.string(), z.number()),
-    tokens: z.object({ input: z.number(), output: z.number() }),
-    entries: z.array(z.record(z.string(), z.unknown())),
-  }),
-  timings: z.array(z.object({ stage: z.string(), started_at: z.string(), ended_at: z.string(), duration_ms: z.number() })),
-  trace_dir: z.string(),
-  files: z.array(z.string()),
-  started_at: z.string(),
-  ended_at: z.string(),
-  duration_ms: z.number().nonnegative(),
+  ...summaryRoundsShape(ScoresSchema, ['threshold_met', 'no_improvement', 'max_iterations', 'initial_score_above_skip_threshold', 'error']),
 });
 export type PromptTraceSummary = z.infer<typeof PromptTraceSummarySchema>;
 
 export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTraceSummary> {
-  if (!Number.isInteger(opts.maxIterations) || opts.maxIterations < 1 || opts.maxIterations > 10)
-    throw new LoopError('USAGE', `maxIterations must be 1–10, got ${opts.maxIterations}`);
-  if (!(opts.threshold >= 0 && opts.threshold <= 100)) throw new LoopError('USAGE', `threshold must be 0–100, got ${opts.threshold}`);
+  assertLoopSettings(opts.maxIterations, opts.threshold);
   const skipThreshold = opts.skipThreshold ?? DEFAULT_SKIP_THRESHOLD;
   const stage = opts.stage ?? 'image_prompt';
   const log = opts.logger ?? silentLogger;
@@ -136,22 +98,19 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
   const firstEntry = ledger.entries.length;
   const seed = opts.seed ?? 0;
   const brand = opts.brand ?? null;
-  const started = new Date();
-  const t0 = performance.now();
-  const timings: StageTiming[] = [];
-  const trace = new TraceWriter(opts.runDir);
+  const run = new PromptStageRun<Critique>(new TraceWriter(opts.runDir));
+  const trace = run.trace;
 
   // agents first: a missing key fails before anything is written
   let agents = opts.agents;
   let models = { creative: opts.creativeModel, critique: opts.critiqueModel };
   let backendNote = OFFLINE_BACKEND_NOTE;
   if (!agents && opts.backend === 'openai') {
-    const env = opts.env ?? loadEnv();
-    const apiKey = requireBackendKey('agent', 'openai', env, '--backend');
+    const { apiKey, baseURL, endpoint } = openAIAccess(opts.env);
     const { createOpenAIAgents } = await import('./openai-agents.js');
     const a = createOpenAIAgents({
       apiKey,
-      baseURL: env.OPENAI_BASE_URL,
+      baseURL,
       creativeModel: opts.creativeModel,
       critiqueModel: opts.critiqueModel,
       brand,
@@ -163,7 +122,7 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
       timeoutMs: opts.requestTimeoutMs,
     });
     agents = { creative: a.creative, critic: a.critic };
-    backendNote = `LLM agents via OpenAI-compatible chat completions at ${env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1'}`;
+    backendNote = `LLM agents via ${endpoint}`;
   } else if (!agents) {
     agents = {
       creative: createOfflineCinematographer({ seed, brand, aspectRatio: opts.aspectRatio, ledger, stage }),
@@ -179,21 +138,12 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
   await trace.original(opts.prompt);
 
   opts.onProgress?.({ iteration: 0, phase: 'assess' });
-  const a0 = new Date();
-  const ta = performance.now();
-  const initial = assessPrompt(opts.prompt, brand);
-  timings.push({ stage: 'initial_assessment', started_at: a0.toISOString(), ended_at: new Date().toISOString(), duration_ms: Math.round(performance.now() - ta) });
+  const initial = run.timed('initial_assessment', () => assessPrompt(opts.prompt, brand));
   log.debug(`initial assessment: overall ${initial.scores.overall} (skip threshold ${skipThreshold})`);
 
-  const rows: PromptTraceSummary['iterations'] = [];
-  const files = new Map<number, { agent1?: string; agent2?: string; notes?: string[] }>();
-  const done: LoopIteration<Critique>[] = [];
-
-  const summary = (extra: Pick<PromptTraceSummary, 'final_prompt' | 'final_prompt_file' | 'final_scores' | 'stop_reason' | 'error' | 'best_iteration' | 'skipped_enhancement'>): PromptTraceSummary => {
-    const own = new CostLedger();
-    own.entries.push(...ledger.entries.slice(firstEntry).filter((e) => e.stage === stage));
+  const summary = (extra: Pick<PromptTraceSummary, 'final_prompt' | 'final_prompt_file' | 'final_scores' | 'stop_reason' | 'error' | 'best_iteration' | 'skipped_enhancement'>): PromptTraceSummary =>
     // redacted like the file on disk, so what callers print equals what was written
-    return PromptTraceSummarySchema.parse(redactValue({
+    PromptTraceSummarySchema.parse(redactValue({
       schema_version: 1,
       original_prompt: opts.prompt,
       backend: opts.backend,
@@ -207,18 +157,9 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
         : 'no brand given: brand_alignment is neutral (null) and left out of the overall score',
       settings: { max_iterations: opts.maxIterations, threshold: opts.threshold, skip_threshold: skipThreshold },
       initial_assessment: initial,
-      iterations: rows,
-      total_iterations: rows.length,
-      cost: own.toJSON(),
-      timings,
-      trace_dir: opts.runDir,
-      files: [...trace.files, SUMMARY_FILE],
-      started_at: started.toISOString(),
-      ended_at: new Date().toISOString(),
-      duration_ms: Math.round(performance.now() - t0),
+      ...run.tail(ledger.entries.slice(firstEntry), stage),
       ...extra,
     }));
-  };
 
   // a revision always runs the agents: the feedback is the point
   if (initial.scores.overall >= skipThreshold && !opts.feedback) {
@@ -237,90 +178,15 @@ export async function enhanceImagePrompt(opts: EnhanceOptions): Promise<PromptTr
     return s;
   }
 
-  const pushRow = (it: LoopIteration<Critique>) => {
-    const f = files.get(it.iteration) ?? {};
-    const cost = it.agent1.cost_usd === null || it.agent2.cost_usd === null ? null : Math.round((it.agent1.cost_usd + it.agent2.cost_usd) * 1e6) / 1e6;
-    rows.push({
-      iteration: it.iteration,
-      agent1_file: f.agent1!,
-      agent2_file: f.agent2!,
-      prompt: it.prompt,
-      scores: it.critique.scores,
-      feedback: it.critique.feedback,
-      flags: it.critique.flags,
-      agent1_notes: it.agent1.notes ?? [],
-      started_at: it.started_at,
-      ended_at: it.ended_at,
-      duration_ms: it.duration_ms,
-      usage: {
-        input_tokens: it.agent1.usage.input_tokens + it.agent2.usage.input_tokens,
-        output_tokens: it.agent1.usage.output_tokens + it.agent2.usage.output_tokens,
-        calls: it.agent1.usage.calls + it.agent2.usage.calls,
-      },
-      cost_usd: cost,
-    });
-    timings.push({ stage: `iteration_${it.iteration}`, started_at: it.started_at, ended_at: it.ended_at, duration_ms: it.duration_ms });
-  };
-
-  try {
-    const result = await runFeedbackLoop<Critique>({
-      original: opts.prompt,
-      creative: agents.creative,
-      critic: agents.critic,
-      overall: (c) => c.scores.overall,
-      maxIterations: opts.maxIterations,
-      threshold: opts.threshold,
-      signal: opts.signal,
-      onPhase: (iteration, phase) => {
-        log.debug(`iteration ${iteration}: ${phase === 'agent1' ? 'cinematographer' : 'prompt engineer'} (${phase === 'agent1' ? agents.creative.name : agents.critic.name})`);
-        opts.onProgress?.({ iteration, phase });
-      },
-      onAgent1: async (i, turn) => {
-        files.set(i, { agent1: await trace.agent1(i, turn.output) });
-      },
-      onAgent2: async (i, turn) => {
-        files.get(i)!.agent2 = await trace.agent2(i, turn.output, turn.model);
-      },
-      onIteration: (it) => {
-        done.push(it);
-        pushRow(it);
-        log.debug(`iteration ${it.iteration}: overall ${it.overall}`);
-        opts.onProgress?.({ iteration: it.iteration, phase: 'agent2', overall: it.overall });
-      },
-    });
-    const file = await trace.final(result.best.prompt);
-    const s = summary({
-      final_prompt: result.best.prompt,
-      final_prompt_file: file,
-      final_scores: result.best.critique.scores,
-      stop_reason: result.stopReason,
-      error: null,
-      best_iteration: result.best.iteration,
-      skipped_enhancement: false,
-    });
-    await trace.summary(s);
-    opts.onProgress?.({ iteration: result.best.iteration, phase: 'done', overall: result.best.overall });
-    return s;
-  } catch (e) {
-    const kind = isLoopError(e) ? e.kind : opts.signal?.aborted ? 'INTERRUPTED' : 'INTERNAL';
-    const best = done.reduce<LoopIteration<Critique> | null>((b, it) => (!b || it.overall > b.overall ? it : b), null);
-    try {
-      await trace.summary(
-        summary({
-          final_prompt: null,
-          final_prompt_file: null,
-          final_scores: best?.critique.scores ?? null,
-          stop_reason: 'error',
-          error: { kind, message: opts.signal?.aborted ? 'interrupted' : errorLine(e) },
-          best_iteration: best?.iteration ?? null,
-          skipped_enhancement: false,
-        }),
-      );
-    } catch (writeErr) {
-      log.warn(`could not write the error summary: ${errorLine(writeErr)}`);
-    }
-    if (opts.signal?.aborted) throw new LoopError('INTERRUPTED', `interrupted (partial trace in ${opts.runDir})`, { cause: e });
-    if (isLoopError(e)) throw new LoopError(e.kind, `${e.message} (partial trace in ${opts.runDir})`, { cause: e.cause ?? e });
-    throw e;
-  }
+  return run.rounds({
+    original: opts.prompt,
+    agents,
+    maxIterations: opts.maxIterations,
+    threshold: opts.threshold,
+    signal: opts.signal,
+    log,
+    roles: { agent1: 'cinematographer', agent2: 'prompt engineer' },
+    onProgress: opts.onProgress,
+    summary: (outcome) => summary({ ...outcome, skipped_enhancement: false }),
+  });
 }

@@ -9,6 +9,15 @@ export interface Usage {
   calls: number;
 }
 
+/** Two turns' (or calls') usage together. */
+export const addUsage = (a: Usage, b: Usage): Usage => ({
+  input_tokens: a.input_tokens + b.input_tokens,
+  output_tokens: a.output_tokens + b.output_tokens,
+  calls: a.calls + b.calls,
+});
+/** Two costs together, to the micro-dollar; unknown (null) if either is. */
+export const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round((a + b) * 1e6) / 1e6);
+
 export interface AgentTurn<T> {
   output: T;
   /** Model id, or "offline-…" for rule-based agents. */

@@ -18,8 +18,8 @@ import {
  * from quality-booster tags ("8k, masterpiece"), which are not content.
  */
 
-/** FNV-1a, then mulberry32-style mixing: a stable pick per (content, seed, slot). */
-function hash(s: string): number {
+/** FNV-1a, then mulberry32-style mixing: a stable pick per (content, seed, slot); the offline director picks with it too. */
+export function hash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

@@ -5,8 +5,9 @@ import { LoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { defaultRetryPolicy, parseRetryAfter, withRetry, type RetryDecision, type RetryPolicy } from '../lib/retry.js';
 import type { CostLedger } from '../runs/ledger.js';
-import type { AgentTurn, CreativeAgent, CriticAgent, Usage } from './loop.js';
-import { withOverall, type Brand, type Critique } from './types.js';
+import { addCost, addUsage, type AgentTurn, type CreativeAgent, type CriticAgent, type Usage } from './loop.js';
+import { critiqueSchema, type RubricCritique } from './rubric.js';
+import { DIMENSIONS, ScoresSchema, withOverall, type Brand, type Critique } from './types.js';
 import { ASPECT_RATIOS } from '../generation/metadata.js';
 
 /**
@@ -106,12 +107,92 @@ export class OpenAIChat {
   }
 }
 
-const addUsage = (a: Usage, b: Usage): Usage => ({
-  input_tokens: a.input_tokens + b.input_tokens,
-  output_tokens: a.output_tokens + b.output_tokens,
-  calls: a.calls + b.calls,
-});
-const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round((a + b) * 1e6) / 1e6);
+type ChatMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+
+/** The previous round's critique as a creative agent reads it (either rubric). */
+export function critiqueText(c: RubricCritique): string {
+  return `Critique of it (overall ${c.scores.overall}):\n${c.feedback.map((f) => `- ${f}`).join('\n')}\nFlags: ${c.flags.join(', ') || '(none)'}`;
+}
+
+/** A creative agent's turn: the reply is the prompt, unwrapped from code fences and quotes; empty is a REMOTE error. */
+export async function promptTurn(chat: OpenAIChat, role: string, model: string, system: string, user: string, signal?: AbortSignal): Promise<AgentTurn<string>> {
+  const r = await chat.complete(role, { model, messages: [{ role: 'system', content: system }, { role: 'user', content: user }], temperature: 0.7 }, signal);
+  const text = r.content.trim().replace(/^```\w*\s*|\s*```$/g, '').replace(/^"(.*)"$/s, '$1').trim();
+  if (!text) throw new LoopError('REMOTE', `the creative model ${model} returned an empty prompt`);
+  return { output: text, model, usage: r.usage, cost_usd: r.cost };
+}
+
+/** The critic's answer format (strict json_schema) for a rubric's dimensions, in order; the `neutral` one may be null. */
+export function critiqueJsonSchema(dims: readonly string[], neutral: string) {
+  const num = { type: 'number', minimum: 0, maximum: 100 };
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['scores', 'feedback', 'flags'],
+    properties: {
+      scores: {
+        type: 'object',
+        additionalProperties: false,
+        required: [...dims],
+        properties: Object.fromEntries(dims.map((d) => [d, d === neutral ? { type: ['number', 'null'], minimum: 0, maximum: 100 } : num])),
+      },
+      feedback: { type: 'array', items: { type: 'string' } },
+      flags: { type: 'array', items: { type: 'string' } },
+    },
+  };
+}
+
+/** The critic's JSON checked against `schema`; an error message instead of throwing, for the repair turn. */
+export function parseJsonAnswer<T>(content: string, schema: z.ZodType<T>): T | string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(content.trim().replace(/^```(?:json)?\s*|\s*```$/g, ''));
+  } catch (e) {
+    return `not JSON (${(e as Error).message})`;
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    return `${i.path.join('.') || '(root)'}: ${i.message}`;
+  }
+  return r.data;
+}
+
+/** A critic's turn: strict JSON-schema answer at temperature 0, and one repair turn when it is invalid. */
+export async function critiqueTurn<C>(
+  chat: OpenAIChat,
+  o: { role: string; model: string; schemaName: string; schema: Record<string, unknown>; messages: ChatMessage[]; parse: (content: string) => C | string; logger?: Logger; signal?: AbortSignal },
+): Promise<AgentTurn<C>> {
+  const params = (msgs: ChatMessage[]): ChatParams => ({
+    model: o.model,
+    messages: msgs,
+    temperature: 0,
+    response_format: { type: 'json_schema', json_schema: { name: o.schemaName, strict: true, schema: o.schema } },
+  });
+  const first = await chat.complete(o.role, params(o.messages), o.signal);
+  let parsed = o.parse(first.content);
+  let usage = first.usage;
+  let cost = first.cost;
+  if (typeof parsed === 'string') {
+    // one repair turn: show the model its answer and what was wrong with it
+    (o.logger ?? silentLogger).debug(`openai ${o.role}: invalid JSON (${parsed}); asking once for a repair`);
+    const repair = await chat.complete(
+      `${o.role} (repair)`,
+      params([
+        ...o.messages,
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: `That answer is invalid: ${parsed}. Reply with only the JSON object matching the schema.` },
+      ]),
+      o.signal,
+    );
+    usage = addUsage(usage, repair.usage);
+    cost = addCost(cost, repair.cost);
+    parsed = o.parse(repair.content);
+    if (typeof parsed === 'string')
+      throw new LoopError('REMOTE', `the critique model ${o.model} returned invalid JSON twice (${parsed}); try another --critique-model`);
+  }
+  return { output: parsed, model: o.model, usage, cost_usd: cost };
+}
 
 function brandText(brand?: Brand | null): string {
   if (!brand) return 'No brand guidelines were given.';
@@ -145,59 +226,18 @@ Give specific feedback, and flags as short machine-readable strings like "missin
 "refine:atmosphere", "stuffing:8k", "contradiction:time_of_day", "too_long", "brand_avoid:neon".`;
 
 /** The critic's answer as the LLM gives it; overall is computed by us (withOverall). */
-export const LlmCritiqueSchema = z.object({
-  scores: z.object({
-    completeness: z.number().min(0).max(100),
-    specificity: z.number().min(0).max(100),
-    professionalism: z.number().min(0).max(100),
-    cinematography: z.number().min(0).max(100),
-    brand_alignment: z.number().min(0).max(100).nullable(),
-  }),
-  feedback: z.array(z.string()),
-  flags: z.array(z.string()),
-});
+export const LlmCritiqueSchema = critiqueSchema(ScoresSchema.omit({ overall: true }));
 
-const num = { type: 'number', minimum: 0, maximum: 100 };
-export const CRITIQUE_JSON_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['scores', 'feedback', 'flags'],
-  properties: {
-    scores: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['completeness', 'specificity', 'professionalism', 'cinematography', 'brand_alignment'],
-      properties: {
-        completeness: num,
-        specificity: num,
-        professionalism: num,
-        cinematography: num,
-        brand_alignment: { type: ['number', 'null'], minimum: 0, maximum: 100 },
-      },
-    },
-    feedback: { type: 'array', items: { type: 'string' } },
-    flags: { type: 'array', items: { type: 'string' } },
-  },
-} as const;
+export const CRITIQUE_JSON_SCHEMA = critiqueJsonSchema(DIMENSIONS, 'brand_alignment');
 
 /** Parse the critic's JSON; returns an error message instead of throwing, for the repair turn. */
 export function parseCritique(content: string, hasBrand: boolean): Critique | string {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(content.trim().replace(/^```(?:json)?\s*|\s*```$/g, ''));
-  } catch (e) {
-    return `not JSON (${(e as Error).message})`;
-  }
-  const r = LlmCritiqueSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    return `${i.path.join('.') || '(root)'}: ${i.message}`;
-  }
-  const s = r.data.scores;
+  const r = parseJsonAnswer(content, LlmCritiqueSchema);
+  if (typeof r === 'string') return r;
   return {
-    scores: withOverall({ ...s, brand_alignment: hasBrand ? s.brand_alignment : null }),
-    feedback: r.data.feedback,
-    flags: r.data.flags,
+    scores: withOverall({ ...r.scores, brand_alignment: hasBrand ? r.scores.brand_alignment : null }),
+    feedback: r.feedback,
+    flags: r.flags,
   };
 }
 
@@ -209,9 +249,7 @@ export function createOpenAIAgents(o: OpenAIAgentOptions): { creative: CreativeA
       const user = [
         `Image idea: ${input.original}`,
         input.previous ? `Your previous prompt:\n${input.previous}` : '',
-        input.critique
-          ? `Critique of it (overall ${input.critique.scores.overall}):\n${input.critique.feedback.map((f) => `- ${f}`).join('\n')}\nFlags: ${input.critique.flags.join(', ') || '(none)'}`
-          : '',
+        input.critique ? critiqueText(input.critique) : '',
         brandText(o.brand),
         o.aspectRatio
           ? `The image will be rendered at ${o.aspectRatio}; the aspect-ratio hint must say ${o.aspectRatio}.`
@@ -219,52 +257,25 @@ export function createOpenAIAgents(o: OpenAIAgentOptions): { creative: CreativeA
       ]
         .filter(Boolean)
         .join('\n\n');
-      const r = await chat.complete(
-        'cinematographer',
-        { model: o.creativeModel, messages: [{ role: 'system', content: CINEMATOGRAPHER_SYSTEM }, { role: 'user', content: user }], temperature: 0.7 },
-        input.signal,
-      );
-      const text = r.content.trim().replace(/^```\w*\s*|\s*```$/g, '').replace(/^"(.*)"$/s, '$1').trim();
-      if (!text) throw new LoopError('REMOTE', `the creative model ${o.creativeModel} returned an empty prompt`);
-      return { output: text, model: o.creativeModel, usage: r.usage, cost_usd: r.cost };
+      return promptTurn(chat, 'cinematographer', o.creativeModel, CINEMATOGRAPHER_SYSTEM, user, input.signal);
     },
   };
   const critic: CriticAgent<Critique> = {
     name: `openai:${o.critiqueModel}`,
     async critique(input): Promise<AgentTurn<Critique>> {
-      const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
-        { role: 'system', content: CRITIC_SYSTEM },
-        { role: 'user', content: `Original idea: ${input.original}\n\nPrompt to review:\n${input.prompt}\n\n${brandText(o.brand)}` },
-      ];
-      const params = (msgs: typeof messages): ChatParams => ({
+      return critiqueTurn(chat, {
+        role: 'critic',
         model: o.critiqueModel,
-        messages: msgs,
-        temperature: 0,
-        response_format: { type: 'json_schema', json_schema: { name: 'prompt_critique', strict: true, schema: CRITIQUE_JSON_SCHEMA as unknown as Record<string, unknown> } },
+        schemaName: 'prompt_critique',
+        schema: CRITIQUE_JSON_SCHEMA,
+        messages: [
+          { role: 'system', content: CRITIC_SYSTEM },
+          { role: 'user', content: `Original idea: ${input.original}\n\nPrompt to review:\n${input.prompt}\n\n${brandText(o.brand)}` },
+        ],
+        parse: (content) => parseCritique(content, !!o.brand),
+        logger: o.logger,
+        signal: input.signal,
       });
-      const first = await chat.complete('critic', params(messages), input.signal);
-      let parsed = parseCritique(first.content, !!o.brand);
-      let usage = first.usage;
-      let cost = first.cost;
-      if (typeof parsed === 'string') {
-        // one repair turn: show the model its answer and what was wrong with it
-        (o.logger ?? silentLogger).debug(`openai critic: invalid JSON (${parsed}); asking once for a repair`);
-        const repair = await chat.complete(
-          'critic (repair)',
-          params([
-            ...messages,
-            { role: 'assistant', content: first.content },
-            { role: 'user', content: `That answer is invalid: ${parsed}. Reply with only the JSON object matching the schema.` },
-          ]),
-          input.signal,
-        );
-        usage = addUsage(usage, repair.usage);
-        cost = addCost(cost, repair.cost);
-        parsed = parseCritique(repair.content, !!o.brand);
-        if (typeof parsed === 'string')
-          throw new LoopError('REMOTE', `the critique model ${o.critiqueModel} returned invalid JSON twice (${parsed}); try another --critique-model`);
-      }
-      return { output: parsed, model: o.critiqueModel, usage, cost_usd: cost };
     },
   };
   return { creative, critic, chat };

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { writeJsonAtomic, writeTextAtomic } from '../runs/atomic.js';
+import type { RubricCritique } from './rubric.js';
 import type { Critique } from './types.js';
 
 /**
@@ -70,15 +71,22 @@ export class TraceWriter<C = Critique> {
 
 export function formatCritique(c: Critique, model: string): string {
   const s = c.scores;
-  const lines = [
-    `Prompt Engineer critique (${model})`,
-    '',
+  return formatCritiqueFile(`Prompt Engineer critique (${model})`, [
     `completeness:     ${s.completeness}`,
     `specificity:      ${s.specificity}`,
     `professionalism:  ${s.professionalism}`,
     `cinematography:   ${s.cinematography}`,
     `brand_alignment:  ${s.brand_alignment ?? 'neutral (no brand given)'}`,
     `overall:          ${s.overall}`,
+  ], c);
+}
+
+/** A critic's trace file, either rubric: title, its score lines, feedback, flags, then the critique as JSON. */
+export function formatCritiqueFile(title: string, scoreLines: string[], c: RubricCritique): string {
+  return [
+    title,
+    '',
+    ...scoreLines,
     '',
     'Feedback:',
     ...c.feedback.map((f) => `- ${f}`),
@@ -87,6 +95,6 @@ export function formatCritique(c: Critique, model: string): string {
     '',
     'JSON:',
     JSON.stringify(c, null, 2),
-  ];
-  return lines.join('\n') + '\n';
+    '',
+  ].join('\n');
 }

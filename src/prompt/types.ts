@@ -1,36 +1,22 @@
 import { z } from 'zod';
+import { clamp100 as clamp, critiqueSchema, round1 as r1, scoresSchema } from './rubric.js';
 
 /**
  * The shapes both critics (rubric and LLM) return, and the brand file. zod at the boundary:
  * LLM JSON and brand files are parsed with these before anything trusts them.
  */
-const score = z.number().min(0).max(100);
-
 export const DIMENSIONS = ['completeness', 'specificity', 'professionalism', 'cinematography', 'brand_alignment'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
-export const ScoresSchema = z.object({
-  completeness: score,
-  specificity: score,
-  professionalism: score,
-  cinematography: score,
-  /** null = neutral: no brand was given, so the dimension is left out of the overall. */
-  brand_alignment: score.nullable(),
-  overall: score,
-});
+/** The five dimensions and overall; brand_alignment null = neutral: no brand was given, so it is left out of the overall. */
+export const ScoresSchema = scoresSchema(DIMENSIONS, 'brand_alignment');
 export type Scores = z.infer<typeof ScoresSchema>;
 
-export const CritiqueSchema = z.object({
-  scores: ScoresSchema,
-  /** Human-readable, specific advice. */
-  feedback: z.array(z.string()),
-  /**
-   * Machine-readable issues the creative agent fixes next round, `kind:detail`:
-   * missing:<slot>, refine:<aspect>, stuffing:<term>, vague:<word>, contradiction:<group>,
-   * too_long, too_short, tag_list, brand_missing:<term>, brand_avoid:<term>.
-   */
-  flags: z.array(z.string()),
-});
+/**
+ * Flags (`kind:detail`): missing:<slot>, refine:<aspect>, stuffing:<term>, vague:<word>,
+ * contradiction:<group>, too_long, too_short, tag_list, brand_missing:<term>, brand_avoid:<term>.
+ */
+export const CritiqueSchema = critiqueSchema(ScoresSchema);
 export type Critique = z.infer<typeof CritiqueSchema>;
 
 export const BrandSchema = z.object({
@@ -50,9 +36,6 @@ export const WEIGHTS: Record<Dimension, number> = {
   cinematography: 0.25,
   brand_alignment: 0.15,
 };
-
-const r1 = (n: number) => Math.round(n * 10) / 10;
-const clamp = (n: number) => Math.max(0, Math.min(100, n));
 
 /** The weighted overall, computed the same way for both backends (an LLM's arithmetic is not trusted). */
 export function withOverall(s: Omit<Scores, 'overall'> & { overall?: number }): Scores {

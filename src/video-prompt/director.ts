@@ -1,5 +1,5 @@
 import type { CreativeAgent } from '../prompt/loop.js';
-import { primaryKind } from '../prompt/offline-cinematographer.js';
+import { hash, primaryKind } from '../prompt/offline-cinematographer.js';
 import { stripStuffing, words } from '../prompt/slots.js';
 import { ANIMAL_WORDS, FOOD_WORDS, LANDSCAPE_WORDS, PERSON_WORDS, PRODUCT_WORDS, VEHICLE_WORDS, INTERIOR_WORDS, type SubjectKind } from '../prompt/vocabulary.js';
 import type { CostLedger } from '../runs/ledger.js';
@@ -23,18 +23,6 @@ import { hasArc, type VideoClipContext, type VideoCritique } from './types.js';
 export const OFFLINE_DIRECTOR_MODEL = 'offline-director';
 
 export type DirectorRefinement = 'beats' | 'continuity' | 'physics';
-
-/** FNV-1a, then mixing: a stable pick per (content, seed, slot). */
-function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const art = (s: string) => (/^[aeiou]/i.test(s) ? `an ${s}` : `a ${s}`);

@@ -1,13 +1,11 @@
-import type OpenAI from 'openai';
-import { z } from 'zod';
-import { LoopError } from '../errors.js';
-import { silentLogger, type Logger } from '../lib/log.js';
+import type { Logger } from '../lib/log.js';
 import type { RetryPolicy } from '../lib/retry.js';
-import { OpenAIChat } from '../prompt/openai-agents.js';
-import type { AgentTurn, CreativeAgent, CriticAgent, Usage } from '../prompt/loop.js';
+import { critiqueJsonSchema, critiqueText, critiqueTurn, OpenAIChat, parseJsonAnswer, promptTurn } from '../prompt/openai-agents.js';
+import type { AgentTurn, CreativeAgent, CriticAgent } from '../prompt/loop.js';
+import { critiqueSchema } from '../prompt/rubric.js';
 import type { CostLedger } from '../runs/ledger.js';
 import { moveWords, MOVES, SHOT_SIZE_WORDS } from '../storyboard/plan.js';
-import { hasArc, withVideoOverall, type VideoClipContext, type VideoCritique } from './types.js';
+import { hasArc, VIDEO_DIMENSIONS, VideoScoresSchema, withVideoOverall, type VideoClipContext, type VideoCritique } from './types.js';
 
 /**
  * The LLM director and video critic, through OpenAIChat (src/prompt/openai-agents.ts: the official
@@ -27,8 +25,6 @@ export interface OpenAIVideoAgentOptions {
   retryPolicy?: RetryPolicy;
   timeoutMs?: number;
 }
-
-type ChatParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming;
 
 export const DIRECTOR_SYSTEM = `You are a film director writing motion prompts for an image-to-video / text-to-video model.
 Rewrite the user's motion idea as one clip, in natural sentences (not a tag list), covering:
@@ -54,60 +50,20 @@ Give specific feedback, and flags as short machine-readable strings like "missin
 "multiple_camera_moves:dolly+pan", "camera_mismatch:crane", "missing:continuity_light", "implausible:teleports", "missing:arc_end".`;
 
 /** The critic's answer as the LLM gives it; overall is computed by us (withVideoOverall). */
-export const LlmVideoCritiqueSchema = z.object({
-  scores: z.object({
-    motion_clarity: z.number().min(0).max(100),
-    camera_language: z.number().min(0).max(100),
-    temporal_consistency: z.number().min(0).max(100),
-    physical_plausibility: z.number().min(0).max(100),
-    start_end_arc: z.number().min(0).max(100).nullable(),
-  }),
-  feedback: z.array(z.string()),
-  flags: z.array(z.string()),
-});
+export const LlmVideoCritiqueSchema = critiqueSchema(VideoScoresSchema.omit({ overall: true }));
 
-const num = { type: 'number', minimum: 0, maximum: 100 };
-export const VIDEO_CRITIQUE_JSON_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['scores', 'feedback', 'flags'],
-  properties: {
-    scores: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['motion_clarity', 'camera_language', 'temporal_consistency', 'physical_plausibility', 'start_end_arc'],
-      properties: {
-        motion_clarity: num,
-        camera_language: num,
-        temporal_consistency: num,
-        physical_plausibility: num,
-        start_end_arc: { type: ['number', 'null'], minimum: 0, maximum: 100 },
-      },
-    },
-    feedback: { type: 'array', items: { type: 'string' } },
-    flags: { type: 'array', items: { type: 'string' } },
-  },
-} as const;
+export const VIDEO_CRITIQUE_JSON_SCHEMA = critiqueJsonSchema(VIDEO_DIMENSIONS, 'start_end_arc');
 
 /** Parse the critic's JSON; returns an error message instead of throwing, for the repair turn. */
 export function parseVideoCritique(content: string, arcJudged: boolean): VideoCritique | string {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(content.trim().replace(/^```(?:json)?\s*|\s*```$/g, ''));
-  } catch (e) {
-    return `not JSON (${(e as Error).message})`;
-  }
-  const r = LlmVideoCritiqueSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    return `${i.path.join('.') || '(root)'}: ${i.message}`;
-  }
-  const s = r.data.scores;
+  const r = parseJsonAnswer(content, LlmVideoCritiqueSchema);
+  if (typeof r === 'string') return r;
+  const s = r.scores;
   if (arcJudged && s.start_end_arc === null) return 'scores.start_end_arc: start and end frames were given, so it must be a number';
   return {
     scores: withVideoOverall({ ...s, start_end_arc: arcJudged ? s.start_end_arc : null }),
-    feedback: r.data.feedback,
-    flags: r.data.flags,
+    feedback: r.feedback,
+    flags: r.flags,
   };
 }
 
@@ -128,9 +84,6 @@ export function clipText(clip?: VideoClipContext | null): string {
   return lines.join('\n');
 }
 
-const addUsage = (a: Usage, b: Usage): Usage => ({ input_tokens: a.input_tokens + b.input_tokens, output_tokens: a.output_tokens + b.output_tokens, calls: a.calls + b.calls });
-const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round((a + b) * 1e6) / 1e6);
-
 export function createOpenAIVideoAgents(o: OpenAIVideoAgentOptions): { creative: CreativeAgent<VideoCritique>; critic: CriticAgent<VideoCritique>; chat: OpenAIChat } {
   const chat = new OpenAIChat({ ...o, stage: o.stage ?? 'video_prompt' });
   const context = clipText(o.clip);
@@ -142,57 +95,29 @@ export function createOpenAIVideoAgents(o: OpenAIVideoAgentOptions): { creative:
         `Motion idea: ${input.original}`,
         context,
         input.previous ? `Your previous prompt:\n${input.previous}` : '',
-        input.critique
-          ? `Critique of it (overall ${input.critique.scores.overall}):\n${input.critique.feedback.map((f) => `- ${f}`).join('\n')}\nFlags: ${input.critique.flags.join(', ') || '(none)'}`
-          : '',
+        input.critique ? critiqueText(input.critique) : '',
       ]
         .filter(Boolean)
         .join('\n\n');
-      const r = await chat.complete(
-        'director',
-        { model: o.creativeModel, messages: [{ role: 'system', content: DIRECTOR_SYSTEM }, { role: 'user', content: user }], temperature: 0.7 },
-        input.signal,
-      );
-      const text = r.content.trim().replace(/^```\w*\s*|\s*```$/g, '').replace(/^"(.*)"$/s, '$1').trim();
-      if (!text) throw new LoopError('REMOTE', `the creative model ${o.creativeModel} returned an empty prompt`);
-      return { output: text, model: o.creativeModel, usage: r.usage, cost_usd: r.cost };
+      return promptTurn(chat, 'director', o.creativeModel, DIRECTOR_SYSTEM, user, input.signal);
     },
   };
   const critic: CriticAgent<VideoCritique> = {
     name: `openai:${o.critiqueModel}`,
     async critique(input): Promise<AgentTurn<VideoCritique>> {
-      const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
-        { role: 'system', content: VIDEO_CRITIC_SYSTEM },
-        { role: 'user', content: `Original motion idea: ${input.original}\n\n${context}\n\nPrompt to review:\n${input.prompt}` },
-      ];
-      const params = (msgs: typeof messages): ChatParams => ({
+      return critiqueTurn(chat, {
+        role: 'video critic',
         model: o.critiqueModel,
-        messages: msgs,
-        temperature: 0,
-        response_format: { type: 'json_schema', json_schema: { name: 'video_prompt_critique', strict: true, schema: VIDEO_CRITIQUE_JSON_SCHEMA as unknown as Record<string, unknown> } },
+        schemaName: 'video_prompt_critique',
+        schema: VIDEO_CRITIQUE_JSON_SCHEMA,
+        messages: [
+          { role: 'system', content: VIDEO_CRITIC_SYSTEM },
+          { role: 'user', content: `Original motion idea: ${input.original}\n\n${context}\n\nPrompt to review:\n${input.prompt}` },
+        ],
+        parse: (content) => parseVideoCritique(content, arcJudged),
+        logger: o.logger,
+        signal: input.signal,
       });
-      const first = await chat.complete('video critic', params(messages), input.signal);
-      let parsed = parseVideoCritique(first.content, arcJudged);
-      let usage = first.usage;
-      let cost = first.cost;
-      if (typeof parsed === 'string') {
-        (o.logger ?? silentLogger).debug(`openai video critic: invalid JSON (${parsed}); asking once for a repair`);
-        const repair = await chat.complete(
-          'video critic (repair)',
-          params([
-            ...messages,
-            { role: 'assistant', content: first.content },
-            { role: 'user', content: `That answer is invalid: ${parsed}. Reply with only the JSON object matching the schema.` },
-          ]),
-          input.signal,
-        );
-        usage = addUsage(usage, repair.usage);
-        cost = addCost(cost, repair.cost);
-        parsed = parseVideoCritique(repair.content, arcJudged);
-        if (typeof parsed === 'string')
-          throw new LoopError('REMOTE', `the critique model ${o.critiqueModel} returned invalid JSON twice (${parsed}); try another --critique-model`);
-      }
-      return { output: parsed, model: o.critiqueModel, usage, cost_usd: cost };
     },
   };
   return { creative, critic, chat };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clamp100 as clamp, critiqueSchema, round1 as r1, scoresSchema } from '../prompt/rubric.js';
 import { MovementSchema, SHOT_SIZES } from '../storyboard/plan.js';
 
 /**
@@ -28,33 +29,19 @@ import { MovementSchema, SHOT_SIZES } from '../storyboard/plan.js';
  *
  * overall = the plain mean of the dimensions that are not null, computed here for both backends.
  */
-const score = z.number().min(0).max(100);
-
 export const VIDEO_DIMENSIONS = ['motion_clarity', 'camera_language', 'temporal_consistency', 'physical_plausibility', 'start_end_arc'] as const;
 export type VideoDimension = (typeof VIDEO_DIMENSIONS)[number];
 
-export const VideoScoresSchema = z.object({
-  motion_clarity: score,
-  camera_language: score,
-  temporal_consistency: score,
-  physical_plausibility: score,
-  /** null = neutral: no clip context with start/end frames, so it is left out of the overall. */
-  start_end_arc: score.nullable(),
-  overall: score,
-});
+/** The five dimensions and overall; start_end_arc null = neutral: no clip context with start/end frames, so it is left out of the overall. */
+export const VideoScoresSchema = scoresSchema(VIDEO_DIMENSIONS, 'start_end_arc');
 export type VideoScores = z.infer<typeof VideoScoresSchema>;
 
-export const VideoCritiqueSchema = z.object({
-  scores: VideoScoresSchema,
-  /** Human-readable, specific advice. */
-  feedback: z.array(z.string()),
-  /**
-   * Machine-readable issues the director fixes next round, `kind:detail`: missing:<what>,
-   * multiple_camera_moves:<a>+<b>, camera_mismatch:<planned>, vague:<word>, discontinuity:<term>,
-   * implausible:<term>, too_short, too_long.
-   */
-  flags: z.array(z.string()),
-});
+/**
+ * Flags the director fixes next round (`kind:detail`): missing:<what>,
+ * multiple_camera_moves:<a>+<b>, camera_mismatch:<planned>, vague:<word>, discontinuity:<term>,
+ * implausible:<term>, too_short, too_long.
+ */
+export const VideoCritiqueSchema = critiqueSchema(VideoScoresSchema);
 export type VideoCritique = z.infer<typeof VideoCritiqueSchema>;
 
 export const FrameContextSchema = z.object({
@@ -91,9 +78,6 @@ export type VideoClipContext = z.infer<typeof VideoClipContextSchema>;
 export function hasArc(clip: VideoClipContext | null | undefined): boolean {
   return !!clip?.start_frame?.prompt && !!clip?.end_frame?.prompt;
 }
-
-const r1 = (n: number) => Math.round(n * 10) / 10;
-const clamp = (n: number) => Math.max(0, Math.min(100, n));
 
 /** The overall (mean of the non-null dimensions), the same for both backends: an LLM's arithmetic is not trusted. */
 export function withVideoOverall(s: Omit<VideoScores, 'overall'> & { overall?: number }): VideoScores {
