@@ -17,6 +17,8 @@ export const StageJobSchema = z.object({
   step: z.enum(['start', 'collect']).default('start'),
   /** How many of a fan-out stage's phases have had their children added. */
   phases_added: z.number().int().nonnegative().default(0),
+  /** The plan revision those phases belong to (workers/fan-out-plan.ts): a new revision adds its children anew. */
+  plan_revision: z.number().int().nonnegative().optional(),
   /** When a fan-out stage began (its children ran in between). */
   started_at: z.string().optional(),
   /**

@@ -126,6 +126,8 @@ export const imageGenerationStage: StageDefinition<'image-generation', Plan> = {
   fanOut: {
     planFile: PLAN_FILE,
     planSchema: PlanSchema,
+    // the images follow the prompt: an image-prompt stage that ran again with another result draws again
+    basis: async (ctx) => ({ prompt: promptFor(ctx).prompt }),
     async draw(ctx) {
       const o = ctx.spec.options;
       const { prompt, source } = promptFor(ctx);

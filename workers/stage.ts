@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DelayedError, Job, UnrecoverableError, WaitingChildrenError, type Processor, type Queue } from 'bullmq';
 import type { ZodType } from 'zod';
+import { loadOrDrawPlan, revisionKey } from './fan-out-plan.js';
 import { parseFailure, toJobError, type FailureKind } from './job-errors.js';
 import type { Logger } from '../src/lib/log.js';
-import { writeJsonAtomic } from '../src/runs/atomic.js';
-import { ensureDir } from '../src/runs/run-dir.js';
 import { writeCheckpoint, writeRunRecords } from '../src/workflow/records.js';
 import { resolveRunDir } from '../src/workflow/run-paths.js';
 import { gateOf } from '../src/workflow/review.js';
@@ -60,6 +58,8 @@ export interface StageContext<P = unknown> {
   stageDir: string;
   /** The fan-out plan, read back from the stage folder (see FanOut.planFile). */
   plan: P;
+  /** Its revision: 0, or how many times it was drawn again after its upstream changed. */
+  planRevision: number;
   /** Summaries of the stages before this one, first first. */
   previous: StageSummary[];
   /** Each fan-out group's outcome, by kind. */
@@ -77,6 +77,12 @@ export interface FanOut<P> {
   planSchema: ZodType<P>;
   /** Decide the plan (seeds included); called once: a re-run after a crash reads the saved one. */
   draw(ctx: StageContext<undefined>): Promise<P>;
+  /**
+   * What the plan is drawn from (upstream outputs, by content). When a re-run of the stage finds it
+   * changed, the saved plan is stale and is drawn again under a new revision (fan-out-plan.ts).
+   * Without it a saved plan is always reused.
+   */
+  basis?(ctx: StageContext<undefined>): Promise<unknown>;
   /**
    * The children, phase by phase: phase n+1's groups are decided from the plan and the outcomes of
    * the earlier phases (ctx.groups), e.g. frames first, then picking the best candidate of each.
@@ -151,6 +157,7 @@ export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
       outputRoot: env.outputRoot,
       stageDir: join(runDir, STAGE_DIRS[stage]),
       plan: undefined,
+      planRevision: 0,
       previous: [],
       groups: {},
       signal,
@@ -171,18 +178,21 @@ export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
 
       let startedAt = data.started_at ?? new Date().toISOString();
       if (def.fanOut) {
-        ctx.plan = await loadOrDrawPlan(def.fanOut, ctx);
-        let added = data.phases_added;
+        const loaded = await loadOrDrawPlan(def.fanOut, ctx);
+        ctx.plan = loaded.plan;
+        const revision = (ctx.planRevision = loaded.revision);
+        // a new revision's children are all still to add
+        let added = (data.plan_revision ?? 0) === revision ? data.phases_added : 0;
         for (const [p, phase] of def.fanOut.phases.entries()) {
           const groups = phase(ctx);
           if (p >= added) {
             if (p === 0) startedAt = new Date().toISOString();
-            await addChildren(job, spec, groups, env);
+            await addChildren(job, spec, groups, env, revision);
             added = p + 1;
-            const next: StageJob = { ...data, step: 'collect', phases_added: added, started_at: startedAt };
+            const next: StageJob = { ...data, step: 'collect', phases_added: added, plan_revision: revision, started_at: startedAt };
             await job.updateData(next);
           }
-          const outcomes = await collectGroups(spec, groups, env);
+          const outcomes = await collectGroups(spec, groups, env, revision);
           if (outcomes === 'pending') return await wait();
           Object.assign(ctx.groups, outcomes);
         }
@@ -216,8 +226,8 @@ export function makeStageProcessor(def: AnyStageDefinition, env: StageEnv) {
         const { reviewGate } = await import('./review.js');
         summary = await reviewGate(job, token, ctx, gate, asking ? null : await runStage(), {
           waitForChildren: wait,
-          addChildren: (groups) => addChildren(job, spec, groups, env),
-          collect: (groups) => collectGroups(spec, groups, env),
+          addChildren: (groups) => addChildren(job, spec, groups, env, ctx.planRevision),
+          collect: (groups) => collectGroups(spec, groups, env, ctx.planRevision),
           rerun: runStage,
           parseSummary: (s) => StageSummarySchema.parse(s),
         });
@@ -248,24 +258,7 @@ async function previousStages(data: StageJob, env: StageEnv): Promise<StageSumma
   return StageResultSchema.parse(o.value).stages;
 }
 
-/**
- * The plan, seeds included, is saved in the stage folder before any child is added, and read back
- * on every later step: a crash anywhere, a retry or a resume redraws nothing.
- */
-async function loadOrDrawPlan<P>(f: FanOut<P>, ctx: StageContext): Promise<P> {
-  const path = join(ctx.stageDir, f.planFile);
-  const saved = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return undefined;
-    throw e;
-  });
-  if (saved !== undefined) return f.planSchema.parse(JSON.parse(saved));
-  const plan = f.planSchema.parse(await f.draw(ctx as StageContext<undefined>));
-  await ensureDir(ctx.stageDir);
-  await writeJsonAtomic(path, plan);
-  return plan;
-}
-
-async function addChildren(job: Job, spec: RunSpec, groups: FanOutGroup[], env: StageEnv): Promise<void> {
+async function addChildren(job: Job, spec: RunSpec, groups: FanOutGroup[], env: StageEnv, revision: number): Promise<void> {
   for (const g of groups) {
     // deterministic ids: adding them again after a crash re-adds nothing
     await env.queue(g.queue).addBulk(
@@ -274,7 +267,7 @@ async function addChildren(job: Job, spec: RunSpec, groups: FanOutGroup[], env: 
         data: c.data,
         opts: {
           ...STAGE_JOB_OPTS,
-          jobId: childJobId(spec, g.kind, c.key),
+          jobId: childJobId(spec, g.kind, revisionKey(c.key, revision)),
           parent: { id: job.id!, queue: job.queueQualifiedName },
           // a child that fails for good is recorded; the stage goes on with the rest
           ignoreDependencyOnFailure: true,
@@ -284,18 +277,19 @@ async function addChildren(job: Job, spec: RunSpec, groups: FanOutGroup[], env: 
   }
 }
 
-async function collectGroups(spec: RunSpec, groups: FanOutGroup[], env: StageEnv): Promise<Record<string, GroupOutcome> | 'pending'> {
+async function collectGroups(spec: RunSpec, groups: FanOutGroup[], env: StageEnv, revision: number): Promise<Record<string, GroupOutcome> | 'pending'> {
   const out: Record<string, GroupOutcome> = {};
   for (const g of groups) {
     const q = env.queue(g.queue);
-    const outcomes = await Promise.all(g.children.map((c) => outcomeOf(q, childJobId(spec, g.kind, c.key))));
+    const idOf = (key: string) => childJobId(spec, g.kind, revisionKey(key, revision));
+    const outcomes = await Promise.all(g.children.map((c) => outcomeOf(q, idOf(c.key))));
     if (outcomes.some((o) => o.state === 'pending')) return 'pending';
     const r: GroupOutcome = { values: new Map(), failures: new Map() };
     g.children.forEach((c, i) => {
       const o = outcomes[i]!;
       if (o.state === 'completed') r.values.set(c.key, g.schema.parse(o.value));
       else if (o.state === 'failed') r.failures.set(c.key, parseFailure(o.reason));
-      else r.failures.set(c.key, { kind: 'internal', message: `job ${childJobId(spec, g.kind, c.key)} is no longer in Redis` });
+      else r.failures.set(c.key, { kind: 'internal', message: `job ${idOf(c.key)} is no longer in Redis` });
     });
     out[g.kind] = r;
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { cacheForRun, cachedImageBackend } from '../src/cache/generation-cache.js';
 import { loadEnv } from '../src/config/env.js';
+import { sha256Hex } from '../src/lib/hash.js';
 import { removeStaleTemps } from '../src/runs/atomic.js';
 import { backendNote, createBackend, planGeneration } from '../src/generation/generate.js';
 import type { AspectRatio } from '../src/generation/metadata.js';
@@ -27,7 +28,7 @@ import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
 import { isItemFailure } from './job-errors.js';
 import type { ProcessorModule } from './registry.js';
-import type { StageDefinition } from './stage.js';
+import type { StageContext, StageDefinition } from './stage.js';
 
 /**
  * Stage 3: the storyboard. The design (plan, frame prompts, seeds) is drawn once and saved; then
@@ -70,21 +71,32 @@ export const frameProcessor: ProcessorModule = {
   },
 };
 
+/** What a board is drawn from: the prompt and the image clip 1 starts on. */
+async function boardInputs(ctx: StageContext<unknown>): Promise<{ prompt: string; fromImage?: { bytes: Buffer; origin: string } }> {
+  // the enhanced image prompt when stage 1 ran (its style sentences become the style block)
+  const prompt = summaryFor(ctx.previous, 'image-prompt')?.outputs.final_prompt ?? ctx.spec.prompt;
+  // clip 1 starts on stage 2's best image (or its first, unscored), or in a video-only run on
+  // the user's image, and every frame keeps its look
+  const scoring = summaryFor(ctx.previous, 'image-scoring');
+  const gen = summaryFor(ctx.previous, 'image-generation');
+  const best = scoring?.outputs.best_image ?? (gen ? `${gen.outputs.generation_dir}/image_001.png` : ctx.spec.input_image);
+  return { prompt, ...(best ? { fromImage: { bytes: await readFile(join(ctx.runDir, best)), origin: best } } : {}) };
+}
+
 export const storyboardStage: StageDefinition<'storyboard', StoryboardDesign> = {
   stage: 'storyboard',
   fanOut: {
     planFile: STORYBOARD_PLAN_FILE,
     planSchema: StoryboardDesignSchema,
+    // the board follows the prompt and the image it starts on, by content: a retried variation that
+    // became the best image draws the board again
+    async basis(ctx) {
+      const { prompt, fromImage } = await boardInputs(ctx);
+      return { prompt, from_image: fromImage ? sha256Hex(fromImage.bytes) : null };
+    },
     async draw(ctx) {
       const o = ctx.spec.options;
-      // the enhanced image prompt when stage 1 ran (its style sentences become the style block)
-      const prompt = summaryFor(ctx.previous, 'image-prompt')?.outputs.final_prompt ?? ctx.spec.prompt;
-      // clip 1 starts on stage 2's best image (or its first, unscored), or in a video-only run on
-      // the user's image, and every frame keeps its look
-      const scoring = summaryFor(ctx.previous, 'image-scoring');
-      const gen = summaryFor(ctx.previous, 'image-generation');
-      const best = scoring?.outputs.best_image ?? (gen ? `${gen.outputs.generation_dir}/image_001.png` : ctx.spec.input_image);
-      const fromImage = best ? { bytes: await readFile(join(ctx.runDir, best)), origin: best } : undefined;
+      const { prompt, fromImage } = await boardInputs(ctx);
       const env = loadEnv();
       const images = planGeneration({ backend: o.image_backend, env, model: o.image_model, fallbackModels: o.fallback_models, numVariations: 1, aspectRatio: o.aspect_ratio, seed: o.seed, negativePrompt: o.negative_prompt });
       return designStoryboard({

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { cacheForRun, cachedVideoBackend } from '../src/cache/generation-cache.js';
 import { loadEnv } from '../src/config/env.js';
+import { sha256File } from '../src/lib/hash.js';
 import { removeStaleTemps } from '../src/runs/atomic.js';
 import type { AspectRatio } from '../src/generation/metadata.js';
 import { round6 } from '../src/runs/ledger.js';
@@ -29,7 +30,7 @@ import { STAGE_DIRS } from '../src/workflow/stages.js';
 import { summaryFor } from '../src/workflow/types.js';
 import { isItemFailure } from './job-errors.js';
 import type { ProcessorModule } from './registry.js';
-import type { StageDefinition } from './stage.js';
+import type { StageContext, StageDefinition } from './stage.js';
 
 /**
  * Stage 5: video generation (Story 9.2). The plan (backend, model, a seed per attempt, each
@@ -81,21 +82,36 @@ export const attemptProcessor: ProcessorModule = {
   },
 };
 
+/** From the video-prompt stage's motion file: each clip's prompt, camera, length and frames (relative to the run directory). */
+async function motionInputs(ctx: StageContext<unknown>) {
+  const vp = summaryFor(ctx.previous, 'video-prompt');
+  if (!vp) throw new Error('[internal] the video-generation stage needs the video-prompt stage before it');
+  const { StoryboardMotionFileSchema } = await import('../src/video-prompt/storyboard-mode.js');
+  const motion = StoryboardMotionFileSchema.parse(JSON.parse(await readFile(join(ctx.runDir, vp.outputs.motion_file), 'utf8')));
+  const boardDir = join(ctx.runDir, vp.outputs.motion_file, '..', motion.storyboard_dir);
+  // frames relative to the run directory: every worker resolves them against its own
+  const rel = (p: string | null) => (p ? relative(ctx.runDir, join(boardDir, p)) : null);
+  const clips = motion.clips.map((c) => ({ clip: c.clip, prompt: c.enhanced_motion_prompt, start_frame: rel(c.start_frame), end_frame: rel(c.end_frame), camera: c.camera, duration_s: c.duration_s }));
+  return { clips };
+}
+
 export const videoGenerationStage: StageDefinition<'video-generation', VideoPlan> = {
   stage: 'video-generation',
   fanOut: {
     planFile: VIDEO_PLAN_FILE,
     planSchema: VideoPlanSchema,
+    // the videos follow the motion prompts and the storyboard frames, by content: a board drawn
+    // again upstream (new frames under the same names) draws the videos again
+    async basis(ctx) {
+      // what the plan takes from the motion file (not its timestamps), and the frames' bytes
+      const { clips } = await motionInputs(ctx);
+      const frames = [...new Set(clips.flatMap((c) => [c.start_frame, c.end_frame]).filter((f): f is string => !!f))].sort();
+      const shas = await Promise.all(frames.map((f) => sha256File(join(ctx.runDir, f)).catch(() => null)));
+      return { clips, frames: Object.fromEntries(frames.map((f, i) => [f, shas[i]])) };
+    },
     async draw(ctx) {
       const o = ctx.spec.options;
-      const vp = summaryFor(ctx.previous, 'video-prompt');
-      if (!vp) throw new Error('[internal] the video-generation stage needs the video-prompt stage before it');
-      const { StoryboardMotionFileSchema } = await import('../src/video-prompt/storyboard-mode.js');
-      const motionPath = join(ctx.runDir, vp.outputs.motion_file);
-      const motion = StoryboardMotionFileSchema.parse(JSON.parse(await readFile(motionPath, 'utf8')));
-      const boardDir = join(ctx.runDir, vp.outputs.motion_file, '..', motion.storyboard_dir);
-      // frames relative to the run directory: every worker resolves them against its own
-      const rel = (p: string | null) => (p ? relative(ctx.runDir, join(boardDir, p)) : null);
+      const { clips } = await motionInputs(ctx);
       const backend = await createVideoBackend(o.video_backend ?? 'animatic', loadEnv());
       return planVideos({
         backend,
@@ -104,7 +120,7 @@ export const videoGenerationStage: StageDefinition<'video-generation', VideoPlan
         negativePrompt: o.negative_prompt,
         attempts: o.num_video_attempts,
         seed: o.seed,
-        clips: motion.clips.map((c) => ({ clip: c.clip, prompt: c.enhanced_motion_prompt, start_frame: rel(c.start_frame), end_frame: rel(c.end_frame), camera: c.camera, duration_s: c.duration_s })),
+        clips,
         framesRoot: '.',
       });
     },

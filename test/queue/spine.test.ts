@@ -322,6 +322,90 @@ describe('run flows', () => {
     expect(cp.status).toBe('completed');
   }, 30_000);
 
+  it('a fan-out plan whose upstream changed is drawn again under a new revision: new children, the old files superseded', async () => {
+    const s = spec('image-only');
+    let down = true;
+    const made: number[][] = [];
+    // image-scoring fans out too here: one child per image stage 2 made, its plan drawn from that count
+    const scoring: StageDefinition<'image-scoring', { made: number }> = {
+      stage: 'image-scoring',
+      fanOut: {
+        planFile: 'scoring_plan.json',
+        planSchema: z.object({ made: z.number() }),
+        basis: async (c) => ({ made: summaryFor(c.previous, 'image-generation')!.outputs.images }),
+        draw: async (c) => ({ made: summaryFor(c.previous, 'image-generation')!.outputs.images }),
+        phases: [(c) => [{ kind: 'm', queue: 'image-scoring', schema: z.object({ m: z.number() }), children: Array.from({ length: c.plan.made }, (_, i) => ({ key: String(i + 1), data: { m: i + 1 } })) }]],
+      },
+      async run(c) {
+        made.push([...c.groups.m!.values.values()].map((v) => (v as { m: number }).m).sort());
+        await writeFile(join(c.stageDir, `scored_r${c.planRevision}.txt`), String(c.plan.made));
+        return { outputs: outputsFor('image-scoring') as StageOutputsInput<'image-scoring'>, artifacts: [] };
+      },
+    };
+    const mChild: ProcessorModule = { kind: 'plain', name: 'm', process: async (data) => ({ m: (data as { m: number }).m }) };
+    const view = await withWorkers(
+      {
+        'image-prompt': mod(recordingStage('image-prompt', [])),
+        'image-generation': mod(fanStage(() => ({ ns: [1, 2, 3] })), [
+          childModule((n) => {
+            if (n === 3 && down) throw new LoopError('INPUT', 'provider down');
+            return { n };
+          }),
+        ]),
+        'image-scoring': mod(scoring, [mChild]),
+      },
+      async () => {
+        const first = await go(s);
+        expect(first.outcome).toBe('partial');
+        down = false;
+        await retryRun(ctx, s); // child 3 works now: stage 2 re-runs with 3 images, then stage 3 sees its basis changed
+        return watchRun(ctx, s, () => {}, { tickMs: 200 });
+      },
+    );
+    expect(view.outcome).toBe('completed');
+    // revision 0 scored the 2 images the partial stage 2 made, revision 1 all 3, with children of its own
+    expect(made).toEqual([[1, 2], [1, 2, 3]]);
+    expect(view.jobs.find((j) => j.id === childJobId(s, 'm', '3.r1'))?.state).toBe('completed');
+    expect(view.jobs.find((j) => j.id === childJobId(s, 'm', '1'))?.state).toBe('completed'); // revision 0's stay as they were
+    const dir = join(dirOf(s), 'stage_2_image_generation');
+    expect(JSON.parse(await readFile(join(dir, 'scoring_plan.json'), 'utf8'))).toEqual({ made: 3 });
+    expect(JSON.parse(await readFile(join(dir, 'scoring_plan.basis.json'), 'utf8'))).toMatchObject({ revision: 1, state: 'drawn' });
+    // what revision 0 wrote moved aside before revision 1 was drawn
+    expect(await readFile(join(dir, '.superseded', 'r0', 'scoring_plan.json'), 'utf8')).toContain('"made": 2');
+    expect(existsSync(join(dir, '.superseded', 'r0', 'scored_r0.txt'))).toBe(true);
+    expect(existsSync(join(dir, 'scored_r1.txt'))).toBe(true);
+  }, 60_000);
+
+  it('a re-run whose upstream is unchanged keeps its plan and its children (revision 0)', async () => {
+    const s = spec('image-only');
+    let draws = 0;
+    const gen = fanStage(() => (draws++, { ns: [1, 2] }));
+    gen.fanOut!.basis = async (c) => ({ prompt: summaryFor(c.previous, 'image-prompt')!.outputs.final_prompt });
+    let down = true;
+    const view = await withWorkers(
+      {
+        'image-prompt': mod(recordingStage('image-prompt', [])),
+        'image-generation': mod(gen, [
+          childModule((n) => {
+            if (n === 2 && down) throw new LoopError('INPUT', 'provider down');
+            return { n };
+          }),
+        ]),
+        'image-scoring': mod(recordingStage('image-scoring', [])),
+      },
+      async () => {
+        expect((await go(s)).outcome).toBe('partial');
+        down = false;
+        await retryRun(ctx, s);
+        return watchRun(ctx, s, () => {}, { tickMs: 200 });
+      },
+    );
+    expect(view.outcome).toBe('completed');
+    expect(draws).toBe(1);
+    expect(JSON.parse(await readFile(join(dirOf(s), 'stage_2_image_generation', 'plan.basis.json'), 'utf8'))).toMatchObject({ revision: 0 });
+    expect(existsSync(join(dirOf(s), 'stage_2_image_generation', '.superseded'))).toBe(false);
+  }, 60_000);
+
   it('BullMQ\'s AbortSignal reaches the stage: a cancelled job stops waiting on its provider', async () => {
     const s = spec('prompt-only');
     let aborted = false;
