@@ -7,6 +7,10 @@
  *     serves background_consistency, text_alignment (CLIPScore) and the LAION aesthetic head;
  *   - DINO ViT-B/16 (`dino-vitb16`: onnx/model.onnx + preprocessor_config.json; the CLS token of
  *     last_hidden_state, as VBench's torch-hub DINO gives): subject_consistency.
+ *   - a vision chat model (LOOP_VQA_MODEL, remote, paid): text_alignment_vqa, VQAScore on
+ *     `vqaFrames` frames spread over the clip (frames.ts spreadFrameIndices), asked while the
+ *     decode goes on, one client and in-flight limit per scorer.
+ * scoreVideos with a `cache` reuses the dimensions of video bytes scored before (score-cache.ts).
  * A model that is not installed makes its dimensions "unavailable" with the reason, as image scoring
  * does. To share sessions with an image scorer (a worker holding every model once), give both the
  * same InferenceHost: `host.load` returns the session already loaded for a model file and device.
