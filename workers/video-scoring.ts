@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
-import { cacheForRun } from '../src/cache/generation-cache.js';
+import { GenerationCache } from '../src/cache/generation-cache.js';
 import { LoopError } from '../src/errors.js';
 import { removeStaleTemps } from '../src/runs/atomic.js';
 import { rankVideoFolder } from '../src/video-scoring/rank-videos.js';
@@ -34,7 +34,7 @@ export const videoScoringStage: StageDefinition<'video-scoring'> = {
       logger: ctx.logger,
       signal: ctx.signal,
       // the same bytes scored before (a re-run, a resume, a retry) cost no decode and no VQA call; --no-cache scores all
-      cache: await cacheForRun(ctx.runDir, ctx.outputRoot),
+      cache: ctx.spec.options.no_cache ? null : GenerationCache.at(ctx.outputRoot),
       onProgress: (done, total) => void ctx.progress((done / Math.max(1, total)) * 100, `scored ${done}/${total} videos on ${device}`),
     });
     // generation has finished and the folder is ranked: a temp a killed writer left can go

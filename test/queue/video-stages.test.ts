@@ -52,20 +52,35 @@ afterAll(async () => {
   await cleanPrefix(prefix);
 });
 
+/** A full run of 2 clips × 2 attempts on the offline defaults (the same seed: the same videos each time). */
+function fullSpec(options: Record<string, unknown> = {}): RunSpec {
+  const id = `v-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
+  return {
+    run_id: id,
+    workflow: 'full',
+    run_dir: `feedback_loops/${id}`,
+    prompt: 'a cat sleeping on a windowsill in the afternoon',
+    prompt_source: 'test',
+    options: RunOptionsSchema.parse({ seed: 5, num_image_variations: 2, max_iterations_image: 1, agent_backend: 'offline', image_backend: 'sketch', num_clips: 2, num_video_attempts: 2, max_iterations_video: 2, video_backend: 'animatic', aspect_ratio: '16:9', ...options }),
+    created_at: new Date().toISOString(),
+    round: 0,
+    start_stage: null,
+  };
+}
+
+async function runFull(s: RunSpec) {
+  const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: BUILT_QUEUES, concurrency: 3, logger: silentLogger, outputRoot: root });
+  try {
+    await enqueueRun(ctx, s, { outputRoot: root });
+    return await watchRun(ctx, s, () => {}, { tickMs: 200 });
+  } finally {
+    await host.close();
+  }
+}
+
 describe('the video stages in a full run', () => {
   it('enhances each clip\'s motion prompt, then makes clips × attempts videos from the storyboard frames', async () => {
-    const id = `v-${Date.now()}`;
-    const s: RunSpec = {
-      run_id: id,
-      workflow: 'full',
-      run_dir: `feedback_loops/${id}`,
-      prompt: 'a cat sleeping on a windowsill in the afternoon',
-      prompt_source: 'test',
-      options: RunOptionsSchema.parse({ seed: 5, num_image_variations: 2, max_iterations_image: 1, agent_backend: 'offline', image_backend: 'sketch', num_clips: 2, num_video_attempts: 2, max_iterations_video: 2, video_backend: 'animatic', aspect_ratio: '16:9' }),
-      created_at: new Date().toISOString(),
-      round: 0,
-      start_stage: null,
-    };
+    const s = fullSpec();
     const host = await startWorkers({ redisUrl: REDIS_URL, prefix, queues: BUILT_QUEUES, concurrency: 3, logger: silentLogger, outputRoot: root });
     let view;
     try {
@@ -125,4 +140,21 @@ describe('the video stages in a full run', () => {
     expect(cp.completed_stages).toEqual(['image-prompt', 'image-generation', 'image-scoring', 'storyboard', 'video-prompt', 'video-generation', 'video-scoring']);
     expect(cp.artifacts.map((a) => a.path)).toContain('stage_5_video_generation/clip_002/video_002.mp4');
   }, 120_000);
+
+  it('a second identical run takes every video\'s scores from the score cache (no VQA call); no_cache scores them again', async () => {
+    const scoringCalls = async (s: RunSpec) => {
+      const view = await runFull(s);
+      expect(view.outcome, view.error).toBe('completed');
+      const vs = summaryFor(view.stages, 'video-scoring')!;
+      return { vs, calls: vqa.requests.filter((r) => r.at >= Date.parse(vs.started_at)).length };
+    };
+    await scoringCalls(fullSpec()); // fills the cache (or hits what an earlier run of these videos left)
+    const cached = await scoringCalls(fullSpec());
+    expect(cached.vs.outputs.scores_from_cache).toBe(4);
+    expect(cached.calls).toBe(0);
+    expect(cached.vs.cost_usd).toBe(0);
+    const fresh = await scoringCalls(fullSpec({ no_cache: true }));
+    expect(fresh.vs.outputs.scores_from_cache).toBe(0);
+    expect(fresh.calls).toBe(16);
+  }, 180_000);
 });
